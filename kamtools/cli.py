@@ -1,0 +1,97 @@
+"""The ``kam`` command line: ``kam sample``, ``kam validate``, ``kam report``, ``kam batch``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from .exceptions import KamError
+
+__all__ = ["main"]
+
+
+def _cmd_sample(args) -> int:
+    from .sample import generate_world, write_world
+
+    kwargs = {"seed": args.seed}
+    if args.accounts is not None:
+        kwargs["n_accounts"] = args.accounts
+    if args.months is not None:
+        kwargs["n_months"] = args.months
+    if args.format != "csv" or (args.accounts or 0) > 5000:
+        try:
+            from .sample import write_large_world
+        except ImportError:
+            write_large_world = None
+        if write_large_world is not None:
+            paths = write_large_world(args.out, format=args.format, **kwargs)
+            print(f"wrote {len(paths)} files to {args.out}")
+            return 0
+    world = generate_world(**kwargs)
+    paths = write_world(world, args.out, format=args.format)
+    print(f"wrote {len(paths)} files to {args.out}")
+    return 0
+
+
+def _cmd_validate(args) -> int:
+    from .config import load_config
+    from .io import load_dataset
+
+    config = load_config(args.config)
+    dataset = load_dataset(config)
+    print(f"{config.client}: data usable.")
+    print(dataset.quality.to_text())
+    start, end = dataset.window
+    print(f"\nLedger covers {start:%Y-%m-%d} to {end:%Y-%m-%d}; "
+          f"{dataset.transactions['account_id'].nunique():,} accounts.")
+    return 0 if dataset.quality.ok else 1
+
+
+def _cmd_report(argv) -> int:
+    from .report import report_cli
+
+    return report_cli(argv)
+
+
+def _cmd_batch(argv) -> int:
+    from .report import batch_cli
+
+    return batch_cli(argv)
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    # report and batch own their argument parsing
+    if argv and argv[0] in ("report", "batch"):
+        try:
+            return (_cmd_report if argv[0] == "report" else _cmd_batch)(argv[1:])
+        except KamError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    parser = argparse.ArgumentParser(prog="kam", description="Key Account Management analysis kit")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_sample = sub.add_parser("sample", help="write the synthetic KAM world")
+    p_sample.add_argument("--out", type=Path, default=Path("data/sample"))
+    p_sample.add_argument("--seed", type=int, default=0)
+    p_sample.add_argument("--accounts", type=int, default=None)
+    p_sample.add_argument("--months", type=int, default=None)
+    p_sample.add_argument("--format", choices=["csv", "parquet"], default="csv")
+    p_val = sub.add_parser("validate", help="load and validate a client's data; print the data-quality log")
+    p_val.add_argument("--config", required=True, type=Path)
+    sub.add_parser("report", help="render the report pack (kam report --help)")
+    sub.add_parser("batch", help="render many packs (kam batch --help)")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "sample":
+            return _cmd_sample(args)
+        return _cmd_validate(args)
+    except KamError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
