@@ -1,0 +1,813 @@
+"""Tests for kamtools.kpi.
+
+Evidence used: hand-worked examples (the computation is in the comments), the published
+values of shared/REFERENCES.md (NPS 50/30/20 → 30 with SE 7.81; GRR/NRR 0.92/1.07; 2 %/month
+→ 21.53 %/year), two routes to the same answer (kpi_table against the single-purpose
+functions), hypothesis invariants, and recovery of known truth from kamtools.sample.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kamtools import kpi
+from kamtools.exceptions import DataValidationError, ParameterError
+
+MONTHS = pd.date_range("2023-01-01", periods=36, freq="MS")
+
+
+def _panel(revenue: dict[str, list[float]], start: str = "2023-01-01") -> pd.DataFrame:
+    """A monthly panel from account -> revenue per month (active = revenue > 0)."""
+    periods = pd.date_range(start, periods=len(next(iter(revenue.values()))), freq="MS")
+    frame = pd.DataFrame(revenue, index=periods).rename_axis("period").reset_index()
+    long = frame.melt(id_vars="period", var_name="account_id", value_name="revenue")
+    long["active"] = long["revenue"] > 0
+    return long[["account_id", "period", "revenue", "active"]]
+
+
+def _activity_panel(pattern: dict[str, str]) -> pd.DataFrame:
+    """Panel from account -> '1101' activity strings (revenue 1 when active)."""
+    return _panel({a: [float(c) for c in s] for a, s in pattern.items()})
+
+
+# ---------------------------------------------------------------------------------------------
+# NPS and CSAT
+# ---------------------------------------------------------------------------------------------
+# 50 promoters (9–10), 30 passives (7–8), 20 detractors (0–6) out of 100
+NPS_503020 = [10] * 25 + [9] * 25 + [8] * 15 + [7] * 15 + [6] * 10 + [0] * 10
+
+
+def test_nps_published_example():
+    # NPS = 50 % − 20 % = 30 (shared/REFERENCES.md, KPIs)
+    assert kpi.nps(NPS_503020) == pytest.approx(30.0)
+
+
+def test_nps_standard_error_published_example():
+    # SE = 100·sqrt((0.5 + 0.2 − 0.3²)/100) = 100·sqrt(0.0061) = 7.8102 → 7.81
+    se = kpi.nps_standard_error(NPS_503020)
+    assert se == pytest.approx(100 * math.sqrt(0.0061))
+    assert round(se, 2) == 7.81
+
+
+def test_nps_ignores_missing_answers():
+    with_missing = pd.Series(NPS_503020 + [np.nan, None], dtype="Float64")
+    assert kpi.nps(with_missing) == pytest.approx(30.0)
+    assert kpi.nps_standard_error(with_missing) == pytest.approx(7.8102, abs=1e-4)
+
+
+def test_nps_extremes_and_empty():
+    assert kpi.nps([9, 10, 10]) == 100.0
+    assert kpi.nps_standard_error([9, 10, 10]) == 0.0  # no variance: all +1
+    assert kpi.nps([0, 6]) == -100.0
+    assert math.isnan(kpi.nps([np.nan]))
+    assert math.isnan(kpi.nps_standard_error([]))
+
+
+def test_nps_refuses_values_off_the_scale():
+    with pytest.raises(ParameterError, match=r"The 'scores' parameter of nps must be integers from 0 to 10"
+                                             r".*1 of 3 values are not \(positions 1: 11"):
+        kpi.nps([9, 11, 3])
+    with pytest.raises(ParameterError, match=r"nps_standard_error must be integers.*8\.5"):
+        kpi.nps_standard_error([8.5, 9])
+    with pytest.raises(ParameterError, match=r"positions 0: 'x'"):
+        kpi.nps(["x", 9])
+
+
+def test_csat_top2box_and_mean_hand_example():
+    scores = [5, 4, 3, 2, 1, 5]
+    assert kpi.csat(scores) == pytest.approx(3 / 6)  # 5, 4, 5 in the top two boxes
+    assert kpi.csat(scores, method="mean") == pytest.approx(20 / 6)  # (5+4+3+2+1+5)/6
+    assert kpi.csat([7, 9, 10], scale=(0, 10)) == pytest.approx(2 / 3)  # 9 and 10 on 0–10
+    with pytest.raises(ParameterError, match=r"The 'method' parameter of csat must be 'top2box' or 'mean'"):
+        kpi.csat(scores, method="median")
+    with pytest.raises(ParameterError, match=r"csat must be integers from 1 to 5"):
+        kpi.csat([0, 5])
+
+
+# ---------------------------------------------------------------------------------------------
+# churn annualisation
+# ---------------------------------------------------------------------------------------------
+def test_annualise_churn_published_example():
+    # 1 − 0.98^12 = 0.215283, not 12 × 0.02 = 0.24
+    assert kpi.annualise_churn(0.02) == pytest.approx(1 - 0.98**12)
+    assert round(kpi.annualise_churn(0.02), 4) == 0.2153
+
+
+def test_annualise_churn_is_vectorised_and_keeps_the_index():
+    s = pd.Series([0.0, 0.02, 1.0, np.nan], index=list("abcd"), name="logo_churn_rate")
+    out = kpi.annualise_churn(s)
+    assert list(out.index) == list("abcd") and out.name == "logo_churn_rate"
+    np.testing.assert_allclose(out.to_numpy()[:3], [0.0, 1 - 0.98**12, 1.0])
+    assert np.isnan(out.iloc[3])
+    arr = kpi.annualise_churn(np.array([0.1, 0.2]), periods_per_year=4)  # quarterly
+    np.testing.assert_allclose(arr, [1 - 0.9**4, 1 - 0.8**4])
+
+
+def test_annualise_churn_refuses_percent_and_bad_periods():
+    with pytest.raises(ParameterError, match=r"The 'rate' parameter of annualise_churn must be a fraction"):
+        kpi.annualise_churn(2.0)  # 2 (%) passed as a percentage
+    with pytest.raises(ParameterError, match=r"'periods_per_year' parameter of annualise_churn must be a positive"):
+        kpi.annualise_churn(0.02, periods_per_year=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# logo churn
+# ---------------------------------------------------------------------------------------------
+CHURN_PATTERN = {
+    "A": "1111",  # stays
+    "B": "1100",  # lost in month 3
+    "C": "1011",  # a one-month lapse, not churn (default rule)
+    "D": "0110",  # new in month 2 (not at the start of month 2), lost in month 4
+    "E": "1000",  # lost in month 2
+}
+
+
+def test_logo_churn_hand_example_default_rule():
+    # month 2: customers at its start A, B, C, E (D is new) -> E lost: 1/4
+    # month 3: A, B, C, D (C in a lapse is still a customer) -> B lost: 1/4
+    # month 4: A, C, D (B already lost) -> D lost: 1/3
+    rate = kpi.logo_churn(_activity_panel(CHURN_PATTERN))
+    assert rate.name == "logo_churn_rate"
+    assert np.isnan(rate.iloc[0])
+    np.testing.assert_allclose(rate.to_numpy()[1:], [1 / 4, 1 / 4, 1 / 3])
+
+
+def test_logo_churn_gap_rule_and_censoring():
+    panel = _activity_panel(CHURN_PATTERN)
+    # churn_gap=2: B (2 inactive months to the end) lost in month 3, E lost in month 2,
+    # C's 1-month lapse is no churn; D's single inactive final month is undetermined -> NaN
+    r2 = kpi.logo_churn(panel, churn_gap=2)
+    np.testing.assert_allclose(r2.to_numpy()[1:3], [1 / 4, 1 / 4])
+    assert np.isnan(r2.iloc[3])
+    # churn_gap=1: every inactive month after activity is churn; C is lost in month 2 and won back
+    # month 2: {A,B,C,E} lose C,E: 2/4; month 3: {A,B,D} lose B: 1/3; month 4: {A,C,D} lose D: 1/3
+    r1 = kpi.logo_churn(panel, churn_gap=1)
+    np.testing.assert_allclose(r1.to_numpy()[1:], [2 / 4, 1 / 3, 1 / 3])
+
+
+def test_logo_churn_by_group():
+    panel = _activity_panel(CHURN_PATTERN)
+    panel["segment"] = panel["account_id"].map({"A": "x", "B": "x", "C": "y", "D": "y", "E": "y"})
+    rate = kpi.logo_churn(panel, by="segment")
+    m2 = MONTHS[1]
+    assert rate.loc[(m2, "x")] == 0.0  # A, B at the start, none lost
+    assert rate.loc[(m2, "y")] == 0.5  # C, E at the start, E lost
+
+
+def test_logo_churn_errors_name_the_rule():
+    panel = _activity_panel(CHURN_PATTERN)
+    with pytest.raises(ParameterError, match=r"'churn_gap' parameter of logo_churn must be an integer >= 1"):
+        kpi.logo_churn(panel, churn_gap=0)
+    with pytest.raises(DataValidationError, match=r"panel: must have one row per \(account_id, period\); 1 rows"):
+        kpi.logo_churn(pd.concat([panel, panel.iloc[[0]]], ignore_index=True))
+    with pytest.raises(DataValidationError, match=r"panel: missing required column\(s\) \['revenue'\]"):
+        kpi.logo_churn(panel.drop(columns="revenue"))
+
+
+# ---------------------------------------------------------------------------------------------
+# GRR / NRR, upsell, renewal, repeat purchase
+# ---------------------------------------------------------------------------------------------
+# Cohort of the published example (k€): start 1,000; churn 50 (D); contraction 30 (C);
+# expansion 150 (B); F and G are new logos and must not count.
+START = {"A": 400, "B": 300, "C": 200, "D": 50, "E": 50, "F": 0, "G": 0}
+END = {"A": 400, "B": 450, "C": 170, "D": 0, "E": 50, "F": 200, "G": 10}
+
+
+def test_revenue_retention_published_example_single_periods():
+    # GRR = (1000 − 50 − 30)/1000 = 0.92; NRR = (1000 − 50 − 30 + 150)/1000 = 1.07
+    panel = _panel({a: [START[a], END[a]] for a in START})
+    grr, nrr = kpi.revenue_retention(panel, start=MONTHS[0], end=MONTHS[1], window=1)
+    assert grr == pytest.approx(0.92)
+    assert nrr == pytest.approx(1.07)
+
+
+def test_revenue_retention_trailing_twelve_months():
+    # the same cohort spread evenly over two years of months: trailing-12 sums give the same answer
+    panel = _panel({a: [START[a] / 12] * 12 + [END[a] / 12] * 12 for a in START})
+    grr, nrr = kpi.revenue_retention(panel, start=MONTHS[11], end=MONTHS[23])
+    assert (grr, nrr) == (pytest.approx(0.92), pytest.approx(1.07))
+    bridge = kpi.revenue_bridge(panel, start=MONTHS[11], end=MONTHS[23])
+    assert bridge["n_accounts"] == 5
+    assert bridge[["start_value", "churn_value", "contraction_value", "expansion_value"]].to_list() == \
+        pytest.approx([1000, 50, 30, 150])
+    # the single months still compare 1/12 of each: the answer does not depend on the window here
+    assert kpi.revenue_retention(panel, start=MONTHS[11], end=MONTHS[23], window=1) == \
+        (pytest.approx(0.92), pytest.approx(1.07))
+
+
+def test_grr_is_capped_at_one_when_nobody_shrinks():
+    panel = _panel({"a": [100, 150], "b": [100, 100]})
+    grr, nrr = kpi.revenue_retention(panel, start=MONTHS[0], end=MONTHS[1], window=1)
+    assert grr == 1.0 and nrr == pytest.approx(1.25)
+
+
+def test_revenue_retention_errors():
+    panel = _panel({a: [START[a], END[a]] for a in START})
+    with pytest.raises(ParameterError, match=r"'start' parameter of revenue_bridge must be one of the panel's"):
+        kpi.revenue_retention(panel, start="2022-01-01", end=MONTHS[1], window=1)
+    with pytest.raises(ParameterError, match=r"'window' parameter of revenue_bridge must be at most 1"):
+        kpi.revenue_retention(panel, start=MONTHS[0], end=MONTHS[1])  # 12 months do not fit
+    with pytest.raises(ParameterError, match=r"'end' parameter of revenue_bridge must be a period after start"):
+        kpi.revenue_retention(panel, start=MONTHS[1], end=MONTHS[0], window=1)
+    empty = _panel({"a": [0, 10]})
+    with pytest.raises(DataValidationError, match=r"no account has 'revenue' > 0"):
+        kpi.revenue_retention(empty, start=MONTHS[0], end=MONTHS[1], window=1)
+
+
+def test_upsell_renewal_repeat_hand_example():
+    panel = _panel({a: [START[a], END[a]] for a in START})
+    # upsell: cohort A–E (5), only B grew -> 1/5; B grew 50 %, so with min_growth 0.6 nobody
+    assert kpi.upsell_rate(panel, start=MONTHS[0], end=MONTHS[1], window=1) == pytest.approx(0.2)
+    assert kpi.upsell_rate(panel, start=MONTHS[0], end=MONTHS[1], window=1, min_growth=0.6) == 0.0
+    # renewal: active in month 1 A–E (5), active again A, B, C, E -> 4/5
+    assert kpi.renewal_rate(panel, start=MONTHS[0], end=MONTHS[1], window=1) == pytest.approx(0.8)
+    # repeat purchase: buyers of month 2 A, B, C, E, F, G (6), of whom A, B, C, E bought before -> 4/6
+    assert kpi.repeat_purchase_share(panel, end=MONTHS[1], window=1) == pytest.approx(4 / 6)
+    with pytest.raises(ParameterError, match=r"'window' parameter of repeat_purchase_share must be at most 1"):
+        kpi.repeat_purchase_share(panel, end=MONTHS[1], window=2)
+
+
+def test_cross_sell_rate_hand_example():
+    tx = pd.DataFrame(
+        [
+            ("a", "2023-01-05", 10.0, "P1"), ("a", "2023-02-03", 10.0, "P1"), ("a", "2023-02-09", 5.0, "P2"),
+            ("b", "2023-01-05", 10.0, "P1"), ("b", "2023-02-05", 10.0, "P1"),
+            ("c", "2023-02-05", 10.0, "P3"),  # new account: not an existing customer
+            ("d", "2023-01-05", 10.0, "P2"),  # existing but did not buy in February
+            ("e", "2023-01-05", 10.0, "P1"), ("e", "2023-02-05", 10.0, "P1"),
+            ("e", "2023-02-06", -5.0, "P4"),  # a credit note is not a purchase of P4
+        ],
+        columns=["account_id", "date", "revenue", "product"],
+    )
+    tx["date"] = pd.to_datetime(tx["date"])
+    # existing and active in February: a, b, e; a bought P2, new to it -> 1/3
+    assert kpi.cross_sell_rate(tx, start="2023-02-01", end="2023-03-01") == pytest.approx(1 / 3)
+
+
+# ---------------------------------------------------------------------------------------------
+# referenceable, outcomes, interactions, acquisition, manager satisfaction, CLV
+# ---------------------------------------------------------------------------------------------
+def test_referenceable_share_hand_example():
+    surveys = pd.DataFrame({
+        "account_id": ["a", "a", "b", "c", "d"],
+        "date": pd.to_datetime(["2023-09-15", "2024-05-15", "2024-02-10", "2022-01-10", "2024-06-01"]),
+        "referenceable": pd.array([True, False, False, True, None], dtype="boolean"),
+    })
+    # window (2023-06-30, 2024-06-30]: a agreed once (Sep 2023), b said no, c only in 2022,
+    # d gave no answer -> asked {a, b}: 1/2; base of five accounts: 1/5
+    assert kpi.referenceable_share(surveys, as_of="2024-06-30") == pytest.approx(0.5)
+    assert kpi.referenceable_share(surveys, as_of="2024-06-30", accounts=list("abcde")) == pytest.approx(0.2)
+
+
+def test_outcomes_share_counts_due_goals_only():
+    outcomes = pd.DataFrame({
+        "account_id": ["a", "a", "b", "b", "c"],
+        "goal": ["g1", "g2", "g1", "g2", "g1"],
+        "target_date": pd.to_datetime(["2024-01-31", "2024-03-31", "2024-02-29", "2024-12-31", None]),
+        "achieved": pd.array([True, False, None, True, True], dtype="boolean"),
+    })
+    # due by 2024-06-30: a/g1 met, a/g2 not, b/g1 unknown = not met; b/g2 not due; c/g1 undated
+    assert kpi.outcomes_share(outcomes, as_of="2024-06-30") == pytest.approx(1 / 3)
+    assert math.isnan(kpi.outcomes_share(outcomes, as_of="2023-12-31"))
+
+
+def test_interaction_summary_hand_example():
+    inter = pd.DataFrame({
+        "account_id": ["a", "a", "b", "c", "e", "e", "e"],
+        "date": pd.to_datetime(["2024-01-01", "2024-01-31", "2024-01-01", "2023-12-20",
+                                "2024-01-10", "2024-01-10", "2024-01-20"]),
+    })
+    tiers = pd.Series({"a": "key", "b": "key", "c": "other", "d": "other", "e": "other"})
+    out = kpi.interaction_summary(inter, start="2024-01-01", end="2024-01-31",
+                                  cadence={"key": 2, "other": 1}, tiers=tiers)
+    # a: touched Jan 1 and 31 -> 2 contacts, longest silence Jan 2–30 = 29 days, 0 days since
+    # b: Jan 1 only -> Jan 2–31 = 30 days; 30 days since
+    # c: last touch Dec 20 (before the window) -> 0 contacts, 31 days silent, 11 + 31 = 42 days since
+    # d: never touched -> 31 days silent, days since unknown
+    # e: Jan 10 (twice), Jan 20 -> 3 contacts; silences 9, 9, 11 days -> 11; 11 days since
+    assert out["contacts"].to_list() == [2, 1, 0, 0, 3]
+    assert out["longest_gap_days"].to_list() == [29, 30, 31, 31, 11]
+    np.testing.assert_array_equal(out["days_since_last_touch"], [0, 30, 42, np.nan, 11])
+    # cadence: a 2/2, b 1/2, c 0/1, d 0/1, e 3/1 per month
+    assert out["cadence_attainment"].to_list() == [1.0, 0.5, 0.0, 0.0, 3.0]
+
+
+def test_acquisition_rate_by_channel():
+    prospects = pd.DataFrame({
+        "prospect_id": [f"L{i}" for i in range(6)],
+        "first_contact": pd.to_datetime(["2024-01-05"] * 6),
+        "converted": pd.to_datetime([None, None, None, "2024-02-10", "2024-01-20", "2024-05-01"]),
+        "channel": ["X", "X", "X", "X", "Y", "Y"],
+    })
+    # X: 1 of 4; Y: 2 of 2; all: 3 of 6; as of April, Y's May conversion does not count yet
+    rate = kpi.acquisition_rate(prospects)
+    assert rate.name == "acquisition_rate"
+    assert rate.to_dict() == {"X": 0.25, "Y": 1.0}
+    assert kpi.acquisition_rate(prospects, by=None) == 0.5
+    assert kpi.acquisition_rate(prospects, as_of="2024-04-30")["Y"] == 0.5
+    flags = prospects.assign(converted=[False, False, False, True, True, True])
+    assert kpi.acquisition_rate(flags, by=None) == 0.5
+
+
+def test_manager_satisfaction_mean_and_range():
+    ms = pd.DataFrame({"account_manager": ["m1", "m1", "m2"],
+                       "date": pd.to_datetime(["2024-01-10", "2024-02-10", "2024-01-10"]),
+                       "satisfaction": [4, 5, 3]})
+    assert kpi.manager_satisfaction(ms).to_dict() == {"m1": 4.5, "m2": 3.0}
+    with pytest.raises(DataValidationError, match=r"manager_surveys: column 'satisfaction' must hold numbers "
+                                                  r"from 1 to 5 or be empty; 1 of 3 rows are not \(rows 2: 6"):
+        kpi.manager_satisfaction(ms.assign(satisfaction=[4, 5, 6]))
+
+
+def test_account_clv_from_trailing_margin():
+    pytest.importorskip("kamtools.retention")
+    panel = _panel({"a": [100.0] * 12, "b": [100.0] * 12, "c": [100.0] * 6 + [0.0] * 6})
+    panel["gross_margin"] = np.where(panel["revenue"] > 0, 10.0, 0.0)
+    panel.loc[(panel["account_id"] == "b") & (panel["period"] == MONTHS[3]), "gross_margin"] = np.nan
+    panel = panel.loc[~((panel["account_id"] == "c") & (panel["period"] > MONTHS[5]))]
+    # a: margin 12 × 10 = 120 a year; m·r/(1+d−r) = 120 × 0.8 / 0.32 = 300 ("next" timing)
+    # b: one month of unknown margin -> NaN; c: inactive for the last six months is still current
+    clv = kpi.account_clv(panel, retention=0.8, discount_rate=0.12)
+    assert clv.name == "clv_value"
+    assert clv["a"] == pytest.approx(300.0)
+    assert np.isnan(clv["b"])
+    assert clv["c"] == pytest.approx(60 * 0.8 / 0.32)
+    # as of month 6 over a 6-month window: c earned 60, a 60
+    early = kpi.account_clv(panel, retention=0.8, discount_rate=0.12, as_of=MONTHS[5], window=6)
+    assert early["a"] == pytest.approx(60 * 0.8 / 0.32)
+
+
+# ---------------------------------------------------------------------------------------------
+# kpi_table: availability and two routes to the same answer
+# ---------------------------------------------------------------------------------------------
+def _random_world(seed: int = 7, n: int = 30, T: int = 26):
+    """A small random book with every table (for comparing kpi_table with the plain functions)."""
+    rng = np.random.default_rng(seed)
+    periods = pd.date_range("2023-01-01", periods=T, freq="MS")
+    ids = np.array([f"A{i:02d}" for i in range(n)])
+    buy_p = rng.uniform(0.2, 0.95, n)
+    stop = rng.integers(8, 3 * T, n)  # some accounts stop buying (churn)
+    first = np.where(rng.random(n) < 0.2, rng.integers(1, T // 2, n), 0)  # some are new
+    a_i, t_i = np.nonzero((rng.random((n, T)) < buy_p[:, None]) & (np.arange(T) < stop[:, None])
+                          & (np.arange(T) >= first[:, None]))
+    lines = rng.integers(1, 4, a_i.size)
+    a_l, t_l = np.repeat(a_i, lines), np.repeat(t_i, lines)
+    tx = pd.DataFrame({
+        "account_id": ids[a_l],
+        "date": periods[t_l] + pd.to_timedelta(rng.integers(0, 28, a_l.size), unit="D"),
+        "revenue": rng.gamma(2.0, 500.0, a_l.size),
+        "product": np.array([f"P{k}" for k in range(1, 7)])[rng.integers(0, 6, a_l.size)],
+    })
+    tx["gross_margin"] = 0.3 * tx["revenue"]
+    monthly = tx.assign(period=tx["date"].dt.to_period("M").dt.start_time).groupby(
+        ["account_id", "period"], as_index=False)[["revenue", "gross_margin"]].sum()
+    monthly["active"] = monthly["revenue"] > 0
+    accounts = pd.DataFrame({
+        "account_id": ids,
+        "account_manager": np.array(["M1", "M2", "M3"])[rng.integers(0, 3, n)],
+        "segment": np.array(["Key", "Core"])[rng.integers(0, 2, n)],
+    })
+
+    def dates(k):
+        return periods[0] + pd.to_timedelta(rng.integers(0, T * 30, k), unit="D")
+
+    k = 400
+    surveys = pd.DataFrame({
+        "account_id": ids[rng.integers(0, n, k)], "date": dates(k),
+        "nps": pd.array(np.where(rng.random(k) < 0.1, np.nan, rng.integers(0, 11, k)), dtype="Float64"),
+        "csat": rng.integers(1, 6, k),
+        "referenceable": pd.array(np.where(rng.random(k) < 0.2, None, rng.random(k) < 0.4), dtype="boolean"),
+    })
+    k = 600
+    interactions = pd.DataFrame({"account_id": ids[rng.integers(0, n, k)], "date": dates(k)})
+    k = 80
+    outcomes = pd.DataFrame({"account_id": ids[rng.integers(0, n, k)], "goal": "g",
+                             "target_date": dates(k), "achieved": rng.random(k) < 0.6})
+    k = 150
+    contact = dates(k)
+    prospects = pd.DataFrame({
+        "prospect_id": [f"L{i}" for i in range(k)], "first_contact": contact,
+        "converted": contact.where(rng.random(k) < 0.3) + pd.to_timedelta(rng.integers(0, 90, k), unit="D"),
+        "channel": np.array(["X", "Y", "Z"])[rng.integers(0, 3, k)],
+    })
+    k = 60
+    manager_surveys = pd.DataFrame({"account_manager": np.array(["M1", "M2", "M3"])[rng.integers(0, 3, k)],
+                                    "date": dates(k), "satisfaction": rng.integers(1, 6, k)})
+    tables = {"transactions": tx, "accounts": accounts, "surveys": surveys, "interactions": interactions,
+              "outcomes": outcomes, "prospects": prospects, "manager_surveys": manager_surveys}
+    return tables, monthly, periods
+
+
+@pytest.fixture(scope="module")
+def world_kpis():
+    tables, panel, periods = _random_world()
+    cadence = {"Key": 2, "Core": 1}
+    kpis = kpi.kpi_table(tables, panel, cadence=cadence)
+    return tables, panel, periods, kpis
+
+
+def _value(kpis, kpi_name, *, level="portfolio", group="portfolio", window="trailing_12m", period=None):
+    sel = kpis[(kpis["kpi"] == kpi_name) & (kpis["level"] == level) & (kpis["group"] == group)
+               & (kpis["window"] == window)]
+    if period is not None:
+        sel = sel[sel["period"] == period]
+    assert len(sel) == 1, (kpi_name, level, group, window, period, len(sel))
+    return float(sel["value"].iloc[0])
+
+
+def test_kpi_table_shape_and_columns(world_kpis):
+    _, _, periods, kpis = world_kpis
+    assert list(kpis.columns) == ["level", "group", "account_id", "period", "window", "kpi", "value", "message"]
+    assert set(kpis["level"]) == {"account", "account_manager", "segment", "channel", "portfolio"}
+    assert set(kpis["window"].dropna()) == {"period", "trailing_12m"}
+    acc = kpis[kpis["level"] == "account"]
+    assert (acc["account_id"] == acc["group"]).all()
+    assert kpis.loc[kpis["level"] != "account", "account_id"].isna().all()
+    assert kpis["message"].isna().all()  # every table present: everything available
+    assert not kpis.duplicated(["level", "group", "period", "window", "kpi"]).any()
+
+
+def test_kpi_table_panel_kpis_match_the_plain_functions(world_kpis):
+    _, panel, periods, kpis = world_kpis
+    last, year_ago = periods[-1], periods[-13]
+    grr, nrr = kpi.revenue_retention(panel, start=year_ago, end=last)
+    assert _value(kpis, "grr", period=last) == pytest.approx(grr)
+    assert _value(kpis, "nrr", period=last) == pytest.approx(nrr)
+    assert _value(kpis, "revenue_churn_rate", period=last) == pytest.approx(1 - grr)
+    assert _value(kpis, "upsell_rate", period=last) == pytest.approx(
+        kpi.upsell_rate(panel, start=year_ago, end=last))
+    assert _value(kpis, "renewal_rate", period=last) == pytest.approx(
+        kpi.renewal_rate(panel, start=year_ago, end=last))
+    assert _value(kpis, "repeat_purchase_share", period=last) == pytest.approx(
+        kpi.repeat_purchase_share(panel, end=last))
+    # single-period GRR compares the month with the month before
+    grr1, _ = kpi.revenue_retention(panel, start=periods[-2], end=last, window=1)
+    assert _value(kpis, "grr", window="period", period=last) == pytest.approx(grr1)
+    # logo churn per month, and its annualisation 1 − (1 − c)^12
+    churn = kpi.logo_churn(panel)
+    table = kpis[(kpis["kpi"] == "logo_churn_rate") & (kpis["level"] == "portfolio")
+                 & (kpis["window"] == "period")].set_index("period")["value"]
+    pd.testing.assert_series_equal(table, churn.dropna(), check_names=False, check_freq=False,
+                                   check_index_type=False)
+    ann = _value(kpis, "logo_churn_annualised_rate", window="period", period=periods[5])
+    assert ann == pytest.approx(kpi.annualise_churn(churn.iloc[5]))
+
+
+def test_kpi_table_clv_matches_account_clv(world_kpis):
+    pytest.importorskip("kamtools.retention")
+    _, panel, periods, kpis = world_kpis
+    last = periods[-1]
+    # no renewal_likelihood in this accounts table: retention = the portfolio's trailing renewal rate
+    r = kpi.renewal_rate(panel, start=periods[-13], end=last)
+    clv = kpi.account_clv(panel, retention=r, discount_rate=0.10)
+    assert _value(kpis, "clv_value", period=last) == pytest.approx(clv.sum())
+    one = clv.index[0]
+    assert _value(kpis, "clv_value", level="account", group=one, period=last) == pytest.approx(clv[one])
+
+
+def test_kpi_table_event_kpis_match_the_plain_functions(world_kpis):
+    tables, panel, periods, kpis = world_kpis
+    last = periods[-1]
+    as_of = last + pd.offsets.MonthEnd(0)  # last day of the last month
+    start = periods[-12]
+    sv = tables["surveys"]
+    in_year = sv[(sv["date"] >= start) & (sv["date"] <= as_of)]
+    assert _value(kpis, "nps", period=last) == pytest.approx(kpi.nps(in_year["nps"]))
+    assert _value(kpis, "nps_standard_error", period=last) == pytest.approx(
+        kpi.nps_standard_error(in_year["nps"]))
+    assert _value(kpis, "csat_top2box_share", period=last) == pytest.approx(kpi.csat(in_year["csat"]))
+    # a manager's NPS pools the answers of their accounts (not a mean of account NPS)
+    m1 = tables["accounts"].loc[tables["accounts"]["account_manager"] == "M1", "account_id"]
+    assert _value(kpis, "nps", level="account_manager", group="M1", period=last) == pytest.approx(
+        kpi.nps(in_year.loc[in_year["account_id"].isin(m1), "nps"]))
+    one = in_year["account_id"].iloc[0]
+    assert _value(kpis, "nps", level="account", group=one, period=last) == pytest.approx(
+        kpi.nps(in_year.loc[in_year["account_id"] == one, "nps"]))
+    assert _value(kpis, "referenceable_share", period=last) == pytest.approx(
+        kpi.referenceable_share(sv, as_of=as_of))
+    assert _value(kpis, "outcomes_share", period=last) == pytest.approx(
+        kpi.outcomes_share(tables["outcomes"], as_of=as_of, start=start - pd.Timedelta(days=1)))
+    assert _value(kpis, "acquisition_rate", period=last) == pytest.approx(
+        kpi.acquisition_rate(tables["prospects"], start=start, end=as_of + pd.Timedelta(days=1),
+                             as_of=as_of, by=None))
+    by_channel = kpi.acquisition_rate(tables["prospects"], start=start, end=as_of + pd.Timedelta(days=1),
+                                      as_of=as_of)
+    assert _value(kpis, "acquisition_rate", level="channel", group="Y", period=last) == pytest.approx(
+        by_channel["Y"])
+    sat = kpi.manager_satisfaction(tables["manager_surveys"], start=start, end=as_of + pd.Timedelta(days=1))
+    assert _value(kpis, "manager_satisfaction_score", level="account_manager", group="M2",
+                  period=last) == pytest.approx(sat["M2"])
+    assert _value(kpis, "cross_sell_rate", period=last) == pytest.approx(
+        kpi.cross_sell_rate(tables["transactions"], start=start, end=as_of + pd.Timedelta(days=1)))
+
+
+def test_kpi_table_interactions_match_interaction_summary(world_kpis):
+    tables, panel, periods, kpis = world_kpis
+    last = periods[-1]
+    tiers = tables["accounts"].set_index("account_id")["segment"]
+    summary = kpi.interaction_summary(tables["interactions"], start=periods[-12],
+                                      end=last + pd.offsets.MonthEnd(0),
+                                      cadence={"Key": 2, "Core": 1}, tiers=tiers)
+    acc = kpi.pivot_kpis(kpis, level="account", period=last)
+    # interaction KPIs cover the current accounts: those with activity in the last 12 months
+    recent = panel[(panel["period"] >= periods[-12]) & panel["active"]]
+    current = pd.Index(sorted(recent["account_id"].unique()))
+    assert 10 < len(current) < 30
+    assert list(acc["contacts_per_period"].dropna().index) == list(current)
+    for col in ("contacts_per_period", "cadence_attainment", "longest_gap_days", "days_since_last_touch"):
+        pd.testing.assert_series_equal(acc.loc[current, col], summary.loc[current, col],
+                                       check_names=False, check_index_type=False)
+
+
+def test_every_kpi_in_the_table_is_defined(world_kpis):
+    *_, kpis = world_kpis
+    defined = set(kpi.kpi_definitions()["kpi"])
+    assert set(kpis["kpi"]) <= defined
+    assert {"nps", "grr", "nrr", "logo_churn_rate", "clv_value", "acquisition_rate"} <= set(kpis["kpi"])
+
+
+def test_kpi_table_not_available_is_never_zero():
+    tables, panel, periods = _random_world()
+    only_ledger = {"transactions": tables["transactions"]}
+    kpis = kpi.kpi_table(only_ledger, panel)
+    nps_rows = kpis[kpis["kpi"] == "nps"]
+    assert len(nps_rows) == 1
+    row = nps_rows.iloc[0]
+    assert np.isnan(row["value"])
+    assert row["message"] == "not available: provide surveys with account_id, date, nps"
+    for name, table in (("outcomes_share", "outcomes"), ("acquisition_rate", "prospects"),
+                        ("manager_satisfaction_score", "manager_surveys"),
+                        ("days_since_last_touch", "interactions")):
+        rows = kpis[kpis["kpi"] == name]
+        assert len(rows) == 1 and rows["value"].isna().all()
+        assert rows["message"].iloc[0].startswith(f"not available: provide {table} with ")
+    # no manager or segment roll-up without an accounts table; ledger KPIs still computed
+    assert not kpis["level"].isin(["account_manager", "segment"]).any()
+    assert kpis.loc[(kpis["kpi"] == "grr") & kpis["value"].notna()].shape[0] > 0
+    avail = kpi.kpi_availability(only_ledger, panel=panel).set_index("kpi")
+    assert not avail.loc["level:account_manager", "available"]
+    assert avail.loc["cross_sell_rate", "available"]
+    # a table whose column is entirely empty is not available either
+    empty_nps = {**only_ledger, "surveys": tables["surveys"].assign(nps=np.nan)}
+    assert not kpi.kpi_availability(empty_nps).set_index("kpi").loc["nps", "available"]
+
+
+def test_kpi_table_cadence_needs_a_parameter():
+    tables, panel, _ = _random_world()
+    kpis = kpi.kpi_table(tables, panel, levels=("portfolio",))
+    row = kpis[kpis["kpi"] == "cadence_attainment"]
+    assert row["message"].iloc[0] == "not available: provide cadence (contacts per period for each segment)"
+    assert set(kpis["level"]) == {"portfolio"}
+
+
+def test_kpi_table_refuses_gaps_and_bad_parameters():
+    tables, panel, periods = _random_world()
+    holes = panel[panel["period"] != periods[3]]
+    with pytest.raises(DataValidationError, match=r"panel: column 'period' must hold every 'M' period start"):
+        kpi.kpi_table(tables, holes)
+    with pytest.raises(ParameterError, match=r"The 'freq' parameter of kpi_table must be one of"):
+        kpi.kpi_table(tables, panel, freq="fortnight")
+    with pytest.raises(ParameterError, match=r"The 'levels' parameter of kpi_table must be a sequence of"):
+        kpi.kpi_table(tables, panel, levels=("account", "region"))
+
+
+def test_kpi_table_rates_are_fractions():
+    tables, panel, _ = _random_world(seed=11)
+    kpis = kpi.kpi_table(tables, panel, cadence={"Key": 2, "Core": 1})
+    rates = kpis[kpis["kpi"].str.endswith(("_rate", "_share")) & kpis["value"].notna()]
+    assert len(rates) > 1000
+    assert rates["value"].between(0, 1).all()
+    nps_values = kpis.loc[kpis["kpi"] == "nps", "value"]
+    assert nps_values.between(-100, 100).all()
+    assert (kpis.loc[kpis["kpi"] == "nps_standard_error", "value"] >= 0).all()
+    assert (kpis.loc[kpis["kpi"] == "nrr", "value"] >= 0).all()
+
+
+# ---------------------------------------------------------------------------------------------
+# health score
+# ---------------------------------------------------------------------------------------------
+def test_health_score_weights_hand_example():
+    m = pd.DataFrame({"nps": [80.0, 40.0], "grr": [40.0, 100.0]}, index=["a", "b"])
+    h = kpi.health_score(m, {"nps": 3, "grr": 1})
+    # a: (3·80 + 1·40)/4 = 70; b: (3·40 + 1·100)/4 = 55
+    assert h["score"].to_list() == [70.0, 55.0]
+    assert h["coverage"].to_list() == [1.0, 1.0]
+    assert h["band"].astype(str).to_list() == ["amber", "amber"]
+
+
+def test_health_score_band_edges_on_the_unrounded_score():
+    scores = [0.0, 50.0, 50.4, 50.6, 51.0, 75.0, 75.2, 76.0, 100.0]
+    h = kpi.health_score(pd.DataFrame({"m": scores}), {"m": 1})
+    assert h["band"].astype(str).to_list() == [
+        "red", "red", "amber", "amber", "amber", "amber", "green", "green", "green"]
+    assert list(h["band"].cat.categories) == ["red", "amber", "green"]
+    narrow = kpi.health_score(pd.DataFrame({"m": [60.0, 61.0]}), {"m": 1}, bands=(60, 90))
+    assert narrow["band"].astype(str).to_list() == ["red", "amber"]
+
+
+def test_health_score_redistributes_missing_weight_and_reports_coverage():
+    m = pd.DataFrame({"nps": [80.0, np.nan, np.nan], "grr": [np.nan, 30.0, np.nan], "csat": [50.0, 60.0, np.nan]},
+                     index=["a", "b", "c"])
+    h = kpi.health_score(m, {"nps": 3, "grr": 1, "csat": 1})
+    # a: (3·80 + 1·50)/(3+1) = 72.5 on 4/5 of the weight; b: (30 + 60)/2 = 45 on 2/5; c: nothing
+    assert h.loc["a", "score"] == pytest.approx(72.5) and h.loc["a", "coverage"] == pytest.approx(0.8)
+    assert h.loc["b", "score"] == pytest.approx(45.0) and h.loc["b", "coverage"] == pytest.approx(0.4)
+    assert np.isnan(h.loc["c", "score"]) and h.loc["c", "coverage"] == 0 and pd.isna(h.loc["c", "band"])
+    assert h["n_measures"].to_list() == [2, 2, 0]
+    with pytest.warns(UserWarning, match=r"measures \['outcomes'\] are not in the data"):
+        h2 = kpi.health_score(m, {"nps": 3, "outcomes": 1})
+    assert h2.loc["a", "score"] == 80.0 and h2.loc["a", "coverage"] == 0.75
+
+
+def test_health_score_refuses_unnormalised_measures_and_bad_parameters():
+    m = pd.DataFrame({"nps": [30.0, -20.0]}, index=["a", "b"])
+    with pytest.raises(DataValidationError,
+                       match=r"measures: values must be on 0–100 .*1 of 2 are not \('b'/nps=-20"):
+        kpi.health_score(m, {"nps": 1})
+    ok = pd.DataFrame({"nps": [30.0]})
+    with pytest.raises(ParameterError, match=r"The 'weights' parameter of health_score must be non-negative"):
+        kpi.health_score(ok, {"nps": -1})
+    with pytest.raises(ParameterError, match=r"The 'bands' parameter of health_score must be two increasing"):
+        kpi.health_score(ok, {"nps": 1}, bands=(75, 50))
+
+
+def test_health_trend_against_a_previous_frame():
+    prev = kpi.health_score(pd.DataFrame({"m": [60.0, 80.0, 60.0]}, index=list("xyz")), {"m": 1})
+    now = kpi.health_score(pd.DataFrame({"m": [70.0, 79.5, 40.0]}, index=list("xyz")), {"m": 1}, previous=prev)
+    assert now["delta"].to_list() == [10.0, -0.5, -20.0]
+    assert now["trend"].to_list() == ["up", "flat", "down"]  # |−0.5| is within the 1-point tolerance
+    assert now["arrow"].to_list() == ["↑", "→", "↓"]
+    assert now["previous_band"].astype(str).to_list() == ["amber", "green", "amber"]
+
+
+def _health_panel():
+    idx = pd.MultiIndex.from_product([list("xyz"), MONTHS[:2]], names=["account_id", "period"])
+    m = pd.DataFrame({"m": [60.0, 70.0, 80.0, 79.5, 60.0, 40.0]}, index=idx)
+    return kpi.health_score(m, {"m": 1})
+
+
+def test_health_trend_per_account_over_periods():
+    h = _health_panel()
+    second = h.xs(MONTHS[1], level="period")
+    assert second["trend"].to_list() == ["up", "flat", "down"]
+    assert second["delta"].to_list() == [10.0, -0.5, -20.0]
+    assert h.xs(MONTHS[0], level="period")["trend"].isna().all()  # nothing to compare with
+
+
+def test_accounts_turned_red():
+    turned = kpi.accounts_turned_red(_health_panel())
+    # z went from 60 (amber) to 40 (red); x and y did not turn red
+    assert turned["account_id"].to_list() == ["z"]
+    assert turned["previous_band"].to_list() == ["amber"]
+    assert turned["delta"].to_list() == [-20.0]
+    assert kpi.accounts_turned_red(_health_panel(), as_of=MONTHS[0]).empty
+
+
+def test_normalise_measures_rules():
+    raw = pd.DataFrame({"nps": [-100.0, 0.0, 100.0], "grr": [0.5, 1.3, np.nan],
+                        "days_since_last_touch": [45.0, 120.0, 0.0]})
+    out = kpi.normalise_measures(raw, {"nps": "nps", "grr": "rate", "days_since_last_touch": (90, 0),
+                                       "outcomes_share": "rate"})
+    assert out["nps"].to_list() == [0.0, 50.0, 100.0]  # −100…100 -> 0…100
+    assert out["grr"].to_list()[:2] == [50.0, 100.0]  # ×100, capped at 100
+    assert out["days_since_last_touch"].to_list() == [50.0, 0.0, 100.0]  # 90 days or more -> 0
+    assert out["outcomes_share"].isna().all()  # not in the data: missing, not 0
+    with pytest.raises(ParameterError, match=r"The 'rules' parameter of normalise_measures must be presets from"):
+        kpi.normalise_measures(raw, {"nps": "promoters"})
+
+
+# ---------------------------------------------------------------------------------------------
+# early warning
+# ---------------------------------------------------------------------------------------------
+def test_early_warning_rate_hand_example():
+    bands = {  # four months of bands per account
+        "c1": ["green", "red", "green", "green"],    # churns in month 4; red in month 2: flagged
+        "c2": ["green", "green", "green", "green"],  # churns in month 4; never flagged
+        "c3": ["green", "green", "red", "green"],    # churns in month 3; red only at churn: too late
+        "s1": ["green", "green", "green", "amber"],  # survivor flagged in the last months
+        "s2": ["green", "green", "green", "green"],  # survivor never flagged
+    }
+    rows = [(a, MONTHS[t], b) for a, bs in bands.items() for t, b in enumerate(bs)]
+    health = pd.DataFrame(rows, columns=["account_id", "period", "band"]).set_index(["account_id", "period"])
+    churned = pd.Series({"c1": MONTHS[3] + pd.Timedelta(days=5), "c2": MONTHS[3], "c3": MONTHS[2],
+                         "s1": pd.NaT, "s2": pd.NaT})
+    res = kpi.early_warning_rate(health, churned, lead=1, lookback=2)
+    # windows: c1 months 2–3 (red in 2) yes; c2 months 2–3 no; c3 months 1–2 no -> 1/3
+    assert float(res) == pytest.approx(1 / 3)
+    assert (res.n_evaluated, res.n_flagged, res.n_churned) == (3, 1, 3)
+    # survivors, last lookback − lead + 1 = 2 months: s1 amber, s2 not -> 1/2
+    assert res.survivor_flag_rate == 0.5
+    s = res.summary()
+    assert list(s.columns) == ["term", "estimate", "std_err", "ci_lower", "ci_upper", "n_obs", "alpha"]
+    assert (s["ci_lower"] <= s["estimate"]).all() and (s["estimate"] <= s["ci_upper"]).all()
+    # Wilson interval for 1 of 3 at 95 %: (0.0615, 0.7923)
+    assert s.loc[0, ["ci_lower", "ci_upper"]].to_list() == pytest.approx([0.0615, 0.7923], abs=1e-4)
+    assert bool(res.detail.loc["c1", "flagged"]) and not res.detail.loc["c3", "flagged"]
+    import matplotlib.pyplot as plt
+
+    ax = res.plot()
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["detection_rate", "survivor_flag_rate"]
+    plt.close(ax.figure)
+    assert "1 of 3 churned accounts flagged" in res._repr_html_()
+    with pytest.raises(ParameterError, match=r"The 'churned' parameter of early_warning_rate must be a Series "
+                                             r"of churn dates"):
+        kpi.early_warning_rate(health, churned.notna())
+
+
+def test_early_warning_on_the_synthetic_world():
+    """Accounts the world makes churn are flagged before they churn more often than survivors."""
+    sample = pytest.importorskip("kamtools.sample")
+    panel_mod = pytest.importorskip("kamtools.panel")
+    world = sample.generate_world(seed=0)
+    panel = panel_mod.build_panel(world)
+    kpis = kpi.kpi_table(world, panel, cadence={"Enterprise": 2, "Mid-market": 1, "SMB": 0.5},
+                         levels=("account",))
+    raw = kpi.pivot_kpis(kpis, level="account")
+    rules = {"nps": "nps", "csat_top2box_share": "rate", "referenceable_share": "rate",
+             "days_since_last_touch": (90, 0), "cadence_attainment": "rate"}
+    weights = {"nps": 2, "csat_top2box_share": 1, "referenceable_share": 1, "days_since_last_touch": 1,
+               "cadence_attainment": 1}
+    health = kpi.health_score(kpi.normalise_measures(raw, rules), weights)
+    # truth.churned holds the month of the last purchase: the churn period is the month after
+    churn = pd.Series(world.truth.churned).map(lambda d: d + pd.DateOffset(months=1))
+    red = kpi.early_warning_rate(health, churn, lead=1, lookback=3, bands=("red",))
+    red_amber = kpi.early_warning_rate(health, churn, lead=1, lookback=3)
+    # measured with seed 0: red 0.75 of churners vs 0.47 of survivors; red/amber 0.90 vs 0.78
+    assert red.n_evaluated >= 80
+    assert red.rate >= 0.6
+    assert red.rate - red.survivor_flag_rate >= 0.15
+    assert red_amber.rate >= red.rate
+    assert red_amber.rate > red_amber.survivor_flag_rate
+
+
+# ---------------------------------------------------------------------------------------------
+# invariants (hypothesis)
+# ---------------------------------------------------------------------------------------------
+nps_scores = st.lists(st.integers(0, 10), min_size=1, max_size=200)
+
+
+@given(nps_scores)
+def test_nps_bounds_and_se_non_negative(scores):
+    value, se = kpi.nps(scores), kpi.nps_standard_error(scores)
+    assert -100.0 <= value <= 100.0
+    assert se >= 0.0
+    assert se <= 100.0  # the score takes values in [−1, 1]: its SE is at most 1/sqrt(n) ≤ 1
+
+
+@given(st.floats(0, 1), st.floats(0, 1), st.integers(1, 52))
+def test_annualised_churn_is_a_monotone_fraction(c1, c2, periods):
+    a1, a2 = kpi.annualise_churn(c1, periods), kpi.annualise_churn(c2, periods)
+    assert 0.0 <= a1 <= 1.0
+    assert a1 >= c1 - 1e-12  # a year of churn is at least one period's
+    if c1 <= c2:
+        assert a1 <= a2 + 1e-12
+
+
+revenue_matrix = st.lists(
+    st.lists(st.sampled_from([0.0, 0.0, 5.0, 10.0, 40.0, 100.0]), min_size=6, max_size=6),
+    min_size=2, max_size=8,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(revenue_matrix, st.sampled_from([None, 1, 2]))
+def test_panel_rates_are_fractions(rows, gap):
+    panel = _panel({f"a{i}": r for i, r in enumerate(rows)})
+    churn = kpi.logo_churn(panel, churn_gap=gap).dropna()
+    assert churn.between(0, 1).all()
+    b = kpi.revenue_bridge(panel, start=MONTHS[2], end=MONTHS[5], window=3)
+    if b["n_accounts"] > 0:
+        assert 0.0 <= b["grr"] <= 1.0
+        assert b["nrr"] >= b["grr"] - 1e-12
+        # the bridge adds up: NRR = (start − churn − contraction + expansion) / start
+        assert b["nrr"] == pytest.approx(
+            (b["start_value"] - b["churn_value"] - b["contraction_value"] + b["expansion_value"])
+            / b["start_value"])
+        for f in (kpi.upsell_rate, kpi.renewal_rate):
+            assert 0.0 <= f(panel, start=MONTHS[2], end=MONTHS[5], window=3) <= 1.0
+
+
+measure_values = st.one_of(st.none(), st.floats(0, 100))
+
+
+@given(st.lists(st.tuples(measure_values, measure_values, measure_values), min_size=1, max_size=20),
+       st.tuples(st.floats(0, 5), st.floats(0, 5), st.floats(0.1, 5)))
+def test_health_score_bounds(rows, w):
+    m = pd.DataFrame(rows, columns=["a", "b", "c"], dtype=float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        h = kpi.health_score(m, dict(zip("abc", w)))
+    ok = h["score"].notna()
+    assert h.loc[ok, "score"].between(0, 100).all()
+    assert h["coverage"].between(0, 1).all()
+    # a weighted mean lies between the smallest and largest measure present (weight > 0)
+    weighted = m.loc[:, [c for c, x in zip("abc", w) if x > 0]]
+    lo, hi = weighted.min(axis=1), weighted.max(axis=1)
+    assert (h.loc[ok, "score"] >= lo[ok] - 1e-9).all() and (h.loc[ok, "score"] <= hi[ok] + 1e-9).all()
