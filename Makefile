@@ -29,10 +29,10 @@ unit: install
 	$(BIN)/python -m pytest tests -n 2 -q
 
 nbval: install
-	$(BIN)/python -m pytest --nbval notebooks -q -p no:cacheprovider --nbval-sanitize-with tests/nbval_sanitize.cfg
+	$(BIN)/python -m pytest --nbval --nbval-current-env notebooks -q -p no:cacheprovider
 
 notebooks: install
-	$(BIN)/python -m kamtools.report --refresh notebooks/*.ipynb
+	$(BIN)/python -m kamtools.report refresh
 
 sample: install
 	$(BIN)/kam sample --out data/sample
