@@ -14,6 +14,7 @@ Example
     data:
       transactions: {path: ledger.csv, sep: ";", decimal: ",", encoding: latin-1, dayfirst: true}
       accounts: {path: crm.xlsx, sheet: Accounts}
+      surveys: {path: nps.csv, na_values: [NULL, "-"], date_format: "%m/%d/%Y"}
     columns:
       transactions: {CustomerID: account_id, InvoiceDate: date, Segment: segment}
     derive:
@@ -45,7 +46,11 @@ DERIVE_OPERATIONS = ("multiply", "subtract", "add", "divide", "negate", "copy")
 
 _TOP_KEYS = ("client", "currency", "period", "window", "as_of", "data", "columns", "derive", "notebooks",
              "output", "engine")
-_SOURCE_KEYS = ("path", "sep", "decimal", "thousands", "encoding", "dayfirst", "date_format", "sheet", "engine")
+_SOURCE_KEYS = ("path", "sep", "decimal", "thousands", "encoding", "dayfirst", "date_format", "sheet", "engine",
+                "na_values")
+_SEP_WORDS = {"comma": ",", "semicolon": ";", "tab": "\t", "\\t": "\t", "pipe": "|"}
+_BOOL_WORDS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+_THOUSANDS = (",", ".", " ", "'", "\u00a0", "\u202f", "’")
 _NOTEBOOK_KEYS = ("enabled", "parameters")
 _PERIODS = {"M": "M", "MONTH": "M", "MONTHLY": "M", "Q": "Q", "QUARTER": "Q", "QUARTERLY": "Q"}
 
@@ -64,6 +69,7 @@ class DataSource:
     date_format: str | None = None
     sheet: str | int | None = None
     engine: str = "auto"
+    na_values: tuple[str, ...] = ()
 
     @property
     def format(self) -> str:
@@ -109,8 +115,36 @@ class Config:
         return "-".join(part for part in keep.split("-") if part) or "client"
 
 
+# words consultants use for keys that the config spells differently
+_ALIASES = {
+    "separator": "sep", "seperator": "sep", "delimiter": "sep", "delim": "sep", "sep_char": "sep",
+    "decimal_separator": "decimal", "decimal_sep": "decimal", "decimal_point": "decimal",
+    "thousands_separator": "thousands", "thousand": "thousands", "thousand_separator": "thousands",
+    "file": "path", "filename": "path", "file_name": "path", "filepath": "path",
+    "sheet_name": "sheet", "sheetname": "sheet", "tab": "sheet", "worksheet": "sheet",
+    "day_first": "dayfirst", "dateformat": "date_format", "format": "date_format",
+    "charset": "encoding", "codec": "encoding", "na": "na_values", "null_values": "na_values",
+    "customer": "client", "client_name": "client", "frequency": "period", "freq": "period",
+    "column_map": "columns", "mapping": "columns", "columns_map": "columns", "derivations": "derive",
+    "derived": "derive", "files": "data", "inputs": "data", "params": "parameters",
+}
+
+
 def _nearest(key: str, valid: tuple[str, ...] | list[str]) -> str:
-    match = difflib.get_close_matches(str(key), list(valid), n=1, cutoff=0.4)
+    valid = [str(v) for v in valid]
+    text = str(key)
+    lower = {v.lower(): v for v in valid}
+    norm = text.lower().strip().replace(" ", "_").replace("-", "_")
+    if norm in lower:
+        match = [lower[norm]]
+    elif _ALIASES.get(norm) in valid:
+        match = [_ALIASES[norm]]
+    else:
+        match = difflib.get_close_matches(norm, list(lower), n=1, cutoff=0.4)
+        match = [lower[match[0]]] if match else []
+        prefix = [v for v in valid if len(v) >= 3 and (norm.startswith(v.lower()) or v.lower().startswith(norm))]
+        if prefix and not (match and match[0] in prefix):
+            match = [max(prefix, key=len)]
     return f"; did you mean '{match[0]}'?" if match else f"; valid keys are: {', '.join(valid)}"
 
 
@@ -135,12 +169,92 @@ def _as_date(value, where: str, source: str) -> _dt.date | None:
         raise ConfigError(f"{source}: {where} must be an ISO date like 2024-01-31, got {value!r}") from None
 
 
-def _deep_set(raw: dict, dotted: str, value) -> None:
+def _deep_set(raw: dict, dotted: str, value, source: str) -> None:
     node = raw
     parts = dotted.split(".")
-    for part in parts[:-1]:
-        node = node.setdefault(part, {})
+    for depth, part in enumerate(parts[:-1]):
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        elif isinstance(child, str) and depth == 1 and parts[0] == "data":
+            child = node[part] = {"path": child}  # `data: {transactions: ledger.csv}` short form
+        elif not isinstance(child, dict):
+            where = ".".join(parts[: depth + 1])
+            raise ConfigError(f"{source}: override {dotted!r}: '{where}' is {child!r}, not a mapping")
+        node = child
     node[parts[-1]] = value
+
+
+def _na_words(values) -> tuple[str, ...]:
+    words: list[str] = []
+    for v in values:
+        # YAML reads an unquoted NULL / null / ~ as "nothing": the consultant meant the word
+        words += ["NULL", "null", "Null"] if v is None else [str(v)]
+    return tuple(dict.fromkeys(words))
+
+
+def _source_spec(table: str, spec, default_engine, base: Path, source: str) -> DataSource:
+    where = f"data.{table}"
+    if isinstance(spec, str):
+        spec = {"path": spec}
+    _check_keys(spec, _SOURCE_KEYS, where, source)
+    if not spec.get("path"):
+        raise ConfigError(f"{source}: {where} needs a 'path' (the file, relative to the config file)")
+    file_path = Path(str(spec["path"])).expanduser()
+    if not file_path.is_absolute():
+        file_path = base / file_path
+    engine = str(spec.get("engine", default_engine))
+    if engine not in ("auto", "pandas", "duckdb"):
+        raise ConfigError(f"{source}: {where}.engine must be auto, pandas or duckdb, got {engine!r}")
+    sep = spec.get("sep")
+    if sep is not None:
+        sep = _SEP_WORDS.get(str(sep).lower(), str(sep))
+        if len(sep) != 1:
+            raise ConfigError(f"{source}: {where}.sep must be one character such as \",\" \";\" \"|\" or tab, "
+                              f"got {spec.get('sep')!r}")
+    decimal = str(spec.get("decimal", "."))
+    if decimal not in (".", ","):
+        raise ConfigError(f"{source}: {where}.decimal must be \".\" or \",\", got {spec.get('decimal')!r}")
+    thousands = spec.get("thousands")
+    if thousands is not None:
+        thousands = str(thousands)
+        if thousands not in _THOUSANDS:
+            raise ConfigError(f"{source}: {where}.thousands must be one of {', '.join(map(repr, _THOUSANDS))}, "
+                              f"got {spec.get('thousands')!r}")
+        if thousands == decimal:
+            raise ConfigError(f"{source}: {where}: thousands and decimal are both {decimal!r}; "
+                              "with `decimal: \",\"` the thousands separator is usually \".\"")
+    dayfirst = spec.get("dayfirst", False)
+    if isinstance(dayfirst, str) and dayfirst.strip().lower() in _BOOL_WORDS:
+        dayfirst = _BOOL_WORDS[dayfirst.strip().lower()]  # from a command-line override
+    if not isinstance(dayfirst, bool):
+        raise ConfigError(f"{source}: {where}.dayfirst must be true or false, got {dayfirst!r}")
+    date_format = spec.get("date_format")
+    if date_format is not None and "%" not in str(date_format):
+        raise ConfigError(f"{source}: {where}.date_format must be a strftime pattern such as \"%d.%m.%Y\" "
+                          f"or \"%m/%d/%Y\", got {date_format!r}")
+    sheet = spec.get("sheet")
+    if sheet is not None and not isinstance(sheet, (str, int)):
+        raise ConfigError(f"{source}: {where}.sheet must be a sheet name or number, got {sheet!r}")
+    na_values = spec.get("na_values", ())
+    if na_values is None or isinstance(na_values, (str, int, float)):
+        na_values = (na_values,)  # one word; a bare NULL in YAML arrives as None
+    if not isinstance(na_values, (list, tuple)):
+        raise ConfigError(f"{source}: {where}.na_values must be a list of words read as empty, e.g. [NULL, '-'], "
+                          f"got {na_values!r}")
+    return DataSource(
+        table=table,
+        path=file_path,
+        sep=sep,
+        decimal=decimal,
+        thousands=thousands,
+        encoding=str(spec["encoding"]) if spec.get("encoding") else None,
+        dayfirst=dayfirst,
+        date_format=str(date_format) if date_format is not None else None,
+        sheet=sheet,
+        engine=engine,
+        na_values=_na_words(na_values),
+    )
 
 
 def load_config(path=None, **overrides) -> Config:
@@ -183,7 +297,7 @@ def load_config(path=None, **overrides) -> Config:
         base = path.resolve().parent
     raw = copy.deepcopy(raw)
     for key, value in overrides.items():
-        _deep_set(raw, key.replace("__", "."), value)
+        _deep_set(raw, key.replace("__", "."), value, source)
 
     _check_keys(raw, _TOP_KEYS, "the top level", source)
     if not raw.get("client"):
@@ -200,35 +314,17 @@ def load_config(path=None, **overrides) -> Config:
     if start and end and start > end:
         raise ConfigError(f"{source}: window.start {start} is after window.end {end}")
 
+    engine = str(raw.get("engine", "auto"))
+    if engine not in ("auto", "pandas", "duckdb"):
+        raise ConfigError(f"{source}: engine must be auto, pandas or duckdb, got {raw.get('engine')!r}")
+
     data_raw = raw.get("data") or {}
     _check_keys(data_raw, TABLE_NAMES, "data", source)
     if "transactions" not in data_raw:
         raise ConfigError(f"{source}: data.transactions is required (the ledger: one row per invoice line)")
     data: dict[str, DataSource] = {}
     for table, spec in data_raw.items():
-        if isinstance(spec, str):
-            spec = {"path": spec}
-        _check_keys(spec, _SOURCE_KEYS, f"data.{table}", source)
-        if "path" not in spec:
-            raise ConfigError(f"{source}: data.{table} needs a 'path'")
-        file_path = Path(spec["path"])
-        if not file_path.is_absolute():
-            file_path = base / file_path
-        engine = str(spec.get("engine", raw.get("engine", "auto")))
-        if engine not in ("auto", "pandas", "duckdb"):
-            raise ConfigError(f"{source}: data.{table}.engine must be auto, pandas or duckdb, got {engine!r}")
-        data[table] = DataSource(
-            table=table,
-            path=file_path,
-            sep=spec.get("sep"),
-            decimal=str(spec.get("decimal", ".")),
-            thousands=spec.get("thousands"),
-            encoding=spec.get("encoding"),
-            dayfirst=bool(spec.get("dayfirst", False)),
-            date_format=spec.get("date_format"),
-            sheet=spec.get("sheet"),
-            engine=engine,
-        )
+        data[table] = _source_spec(table, spec, engine, base, source)
 
     columns = raw.get("columns") or {}
     _check_keys(columns, TABLE_NAMES, "columns", source)
@@ -237,9 +333,12 @@ def load_config(path=None, **overrides) -> Config:
         if not isinstance(mapping, dict):
             raise ConfigError(f"{source}: columns.{table} must map client column -> canonical column")
         valid = CONTRACT[table].names + (
-            list(_ledger_extras()) if table == "transactions" else []
+            [c for c in _ledger_extras() if c not in CONTRACT[table].names] if table == "transactions" else []
         )
         for client_col, canonical in mapping.items():
+            if canonical is None or isinstance(canonical, (dict, list)):
+                raise ConfigError(f"{source}: columns.{table}: '{client_col}' must map to one canonical column "
+                                  f"name (one of: {', '.join(valid)}), got {canonical!r}")
             if canonical not in valid:
                 raise ConfigError(
                     f"{source}: columns.{table}: '{client_col}' maps to unknown column '{canonical}'"
@@ -267,12 +366,28 @@ def load_config(path=None, **overrides) -> Config:
             need = 1 if op in ("negate", "copy") else 2
             if (op in ("negate", "copy") and len(operands) != 1) or (need == 2 and len(operands) < 2):
                 raise ConfigError(
-                    f"{source}: derive.{table}.{target}: '{op}' takes {'one operand' if need == 1 else 'two or more operands'},"
-                    f" got {operands!r}"
+                    f"{source}: derive.{table}.{target}: '{op}' takes "
+                    f"{'one operand' if need == 1 else 'two or more operands'}, got {operands!r}"
                 )
             if op in ("subtract", "divide") and len(operands) != 2:
                 raise ConfigError(f"{source}: derive.{table}.{target}: '{op}' takes exactly two operands")
+            for operand in operands:
+                if not isinstance(operand, (str, int, float)) or isinstance(operand, bool):
+                    raise ConfigError(f"{source}: derive.{table}.{target}: operands are column names or numbers, "
+                                      f"got {operand!r}")
             rules[target] = {op: operands}
+        # a derived column must be a canonical one, or an intermediate used by a later derivation
+        valid = CONTRACT[table].names + (
+            [c for c in _ledger_extras() if c not in CONTRACT[table].names] if table == "transactions" else []
+        )
+        targets = list(rules)
+        for i, target in enumerate(targets):
+            used_later = any(target in next(iter(rules[t].values())) for t in targets[i + 1:])
+            if target not in valid and not used_later:
+                raise ConfigError(
+                    f"{source}: derive.{table}: '{target}' is neither a canonical column of {table} nor used by a "
+                    f"later derivation{_nearest(target, valid)}"
+                )
 
     notebooks = raw.get("notebooks") or {}
     if not isinstance(notebooks, dict):
@@ -300,7 +415,7 @@ def load_config(path=None, **overrides) -> Config:
         derive=derive,
         notebooks=notebooks,
         output=output,
-        engine=str(raw.get("engine", "auto")),
+        engine=engine,
         path=Path(path).resolve() if path is not None else None,
         raw=raw,
     )

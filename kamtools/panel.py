@@ -31,23 +31,49 @@ def _check_freq(freq: str) -> str:
     return key
 
 
+def _months(dates) -> np.ndarray:
+    """Months since 1970-01 of each date (NaT -> the minimum int64)."""
+    values = pd.Series(dates).to_numpy(dtype="datetime64[ns]")
+    return values.astype("datetime64[M]").astype(np.int64)
+
+
 def period_start(dates: pd.Series, freq: str = "M") -> pd.Series:
-    """The start date of the period (month or quarter) each date falls in."""
+    """The start date of the period (month or quarter) each date falls in.
+
+    Parameters
+    ----------
+    dates : Series of datetime64
+    freq : {"M", "Q"}
+
+    Returns
+    -------
+    Series of datetime64[ns]
+        Same index as ``dates``; missing dates stay missing.
+    """
     freq = _check_freq(freq)
-    return dates.dt.to_period(freq).dt.start_time.astype("datetime64[ns]")
+    dates = pd.Series(dates)
+    missing = dates.isna().to_numpy()
+    months = _months(dates)
+    if freq == "Q":
+        months = months - months % 3
+    out = months.astype("datetime64[M]").astype("datetime64[ns]")
+    out[missing] = np.datetime64("NaT")
+    return pd.Series(out, index=dates.index, name=dates.name)
 
 
 def _period_index(periods: pd.Series, freq: str) -> np.ndarray:
-    """Periods as consecutive integers (months or quarters since year 0)."""
-    months = periods.dt.year.to_numpy(dtype=np.int64) * 12 + periods.dt.month.to_numpy(dtype=np.int64) - 1
+    """Periods as consecutive integers (months or quarters since 1970-01)."""
+    months = _months(periods)
     return months if freq == "M" else months // 3
 
 
 def _index_to_period(index: np.ndarray, freq: str) -> np.ndarray:
-    months = index if freq == "M" else index * 3
-    years, month0 = np.divmod(months, 12)
-    text = np.char.add(np.char.add(years.astype(str), "-"), np.char.zfill((month0 + 1).astype(str), 2))
-    return pd.to_datetime(np.char.add(text, "-01"), format="%Y-%m-%d").to_numpy(dtype="datetime64[ns]")
+    months = np.asarray(index, dtype=np.int64) if freq == "M" else np.asarray(index, dtype=np.int64) * 3
+    return months.astype("datetime64[M]").astype("datetime64[ns]")
+
+
+def _days(dates) -> np.ndarray:
+    return pd.Series(dates).to_numpy(dtype="datetime64[ns]").astype("datetime64[D]").astype(np.int64)
 
 
 def aggregate_ledger(transactions: pd.DataFrame, freq: str = "M") -> pd.DataFrame:
@@ -62,9 +88,13 @@ def aggregate_ledger(transactions: pd.DataFrame, freq: str = "M") -> pd.DataFram
     })
     if has_margin:
         frame["gross_margin"] = tx["gross_margin"].astype("float64")
-    # an order is an order id where the ledger has one, else a purchase day
-    frame["order_key"] = tx["order_id"].astype("string") if "order_id" in tx.columns \
-        else tx["date"].dt.strftime("%Y-%m-%d")
+    # an order is an order id where the ledger has one, else a purchase day (per account)
+    day = _days(tx["date"]) + (1 << 40)  # day numbers kept apart from order-id codes
+    if "order_id" in tx.columns:
+        codes, _ = pd.factorize(tx["order_id"].astype("string"))
+        frame["order_key"] = np.where(codes >= 0, codes, day)
+    else:
+        frame["order_key"] = day
     if "product" in tx.columns:
         frame["product"] = tx["product"].astype("string")
     grouped = frame.groupby(["account_id", "period"], sort=True, observed=True)
@@ -81,6 +111,15 @@ def aggregate_ledger(transactions: pd.DataFrame, freq: str = "M") -> pd.DataFram
 def complete_panel(agg: pd.DataFrame, accounts: pd.DataFrame | None, freq: str = "M") -> pd.DataFrame:
     """Zero-fill between first and last activity and add the KAM columns (shared by every engine)."""
     freq = _check_freq(freq)
+    if agg.empty:
+        empty = pd.DataFrame({
+            "account_id": pd.array([], dtype="string"), "period": np.array([], dtype="datetime64[ns]"),
+            "revenue": np.array([], dtype="float64"), "gross_margin": np.array([], dtype="float64"),
+            "orders": np.array([], dtype="int64"), "products": np.array([], dtype="int64"),
+            "active": np.array([], dtype=bool), "in_kam": np.array([], dtype=bool),
+            "periods_since_kam": np.array([], dtype="float64"),
+        })
+        return empty[list(PANEL_COLUMNS)]
     agg = agg.sort_values(["account_id", "period"], kind="stable").reset_index(drop=True)
     idx = _period_index(agg["period"], freq)
     ids = agg["account_id"].to_numpy()

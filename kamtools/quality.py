@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 __all__ = ["DataQuality", "QualityEntry", "ACTIONS", "format_examples"]
@@ -20,14 +21,14 @@ ACTIONS = ("rejected", "excluded", "corrected", "flagged", "info")
 
 def format_examples(rows, values=None, limit: int = 5) -> str:
     """``'rows 17, 42, 105: 'n/a', '12,5O', '''`` — the first offending rows for a message."""
-    rows = list(rows)[:limit]
+    rows = [r.item() if isinstance(r, np.generic) else r for r in list(rows)[:limit]]
     if not rows:
         return ""
     text = "row " if len(rows) == 1 else "rows "
     text += ", ".join(str(r) for r in rows)
     if values is not None:
-        vals = [repr(v) if isinstance(v, str) else repr(v) for v in list(values)[:limit]]
-        text += ": " + ", ".join(vals)
+        shown = [v.item() if isinstance(v, np.generic) else v for v in list(values)[:limit]]
+        text += ": " + ", ".join(repr(v) for v in shown)
     return text
 
 
@@ -125,7 +126,8 @@ class DataQuality:
             lines.append("Data-quality log:")
             for e in entries.itertuples(index=False):
                 col = f" [{e.column}]" if isinstance(e.column, str) and e.column else ""
-                lines.append(f"  {e.action:<9} {e.table}{col}: {e.rule} ({e.rows:,} rows)")
+                count = f" ({e.rows:,} {'row' if e.rows == 1 else 'rows'})" if e.rows else ""
+                lines.append(f"  {e.action:<9} {e.table}{col}: {e.rule}{count}")
                 if e.detail:
                     lines.append(f"            {e.detail}")
                 if e.examples:
