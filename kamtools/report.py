@@ -60,7 +60,6 @@ from .exceptions import ConfigError, KamError, ParameterError
 __all__ = [
     "render_pack",
     "report_cli",
-    "batch_cli",
     "refresh_notebooks",
     "PackResult",
     "NotebookRun",
@@ -1255,32 +1254,6 @@ def report_cli(argv=None) -> int:
     if args.quiet and not result.ok:
         sys.stderr.write(f"kam report: failed: {', '.join(result.failed)} (see {result.index_path})\n")
     return result.exit_code
-
-
-def batch_cli(argv=None) -> int:
-    """``kam batch CONFIG [CONFIG ...] [--out-root DIR] [--pdf]``: one pack per config, one after the other.
-
-    Returns the worst exit code (0 all rendered, 1 some notebook failed, 2 some config was wrong);
-    a bad config does not stop the others.
-    """
-    parser = argparse.ArgumentParser(prog="kam batch", description="Render the report pack of several configs.")
-    parser.add_argument("configs", nargs="+", metavar="CONFIG", help="engagement configs (YAML)")
-    parser.add_argument("--out-root", metavar="DIR",
-                        help="write each pack to DIR/<client>/<YYYY-MM-DD> (default: the config's output or reports/)")
-    parser.add_argument("--pdf", action="store_true", help="also print each report to PDF (needs chromium)")
-    parser.add_argument("--workers", type=int, default=2, help="notebooks run at the same time (default 2)")
-    args = parser.parse_args(argv)
-    worst = 0
-    for path in args.configs:
-        try:
-            config = load_config(path)
-            out = (Path(args.out_root) / config.slug / _dt.date.today().isoformat()) if args.out_root else None
-            result = render_pack(config, out=out, pdf=args.pdf, workers=args.workers)
-            worst = max(worst, result.exit_code)
-        except KamError as exc:
-            sys.stderr.write(f"kam batch: {path}: error: {exc}\n")
-            worst = 2
-    return worst
 
 
 def main(argv=None) -> int:
