@@ -582,6 +582,8 @@ def _cell_value(value):
             return str(value)
     if isinstance(value, (list, tuple, dict, set)):
         return str(value)
+    if isinstance(value, float) and value in (float("inf"), float("-inf")):
+        return None  # Excel has no infinity: an empty cell (e.g. "no break-even within reach")
     return value
 
 
