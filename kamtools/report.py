@@ -565,8 +565,8 @@ def _number_format(name: str, series: pd.Series) -> str | None:
 def _cell_value(value):
     if value is None:
         return None
-    if isinstance(value, float) and value != value:
-        return None
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return None  # Excel has neither NaN nor infinity: an empty cell (e.g. "no break-even within reach")
     try:
         if pd.isna(value):
             return None
@@ -582,8 +582,6 @@ def _cell_value(value):
             return str(value)
     if isinstance(value, (list, tuple, dict, set)):
         return str(value)
-    if isinstance(value, float) and value in (float("inf"), float("-inf")):
-        return None  # Excel has no infinity: an empty cell (e.g. "no break-even within reach")
     return value
 
 

@@ -20,7 +20,13 @@ Around the model:
 * :func:`tornado` / :func:`plot_tornado` (one-way), :func:`sensitivity_grid` /
   :func:`plot_heatmap` (two-way), :func:`sobol_indices` (global, SALib);
 * :func:`breakeven_retention_uplift` and :func:`breakeven_from_calibration` -- the
-  retention uplift at which a programme's cost is paid back.
+  retention uplift at which a programme's cost is paid back;
+* :func:`contribution_clv` (CLV of margin minus cost to serve),
+  :func:`programme_annual_cost`, :func:`programme_cost_value`,
+  :func:`programme_net_value`, and :func:`retention_programme_summary` -> a
+  :class:`RetentionProgramme` (calibration, value of an uplift, break-even per segment
+  with uncertainty, headline) -- the orchestration behind notebook 04;
+  :func:`plot_breakeven`, :func:`plot_sobol`, :func:`retention_explorer` (sliders).
 
 Conventions
 -----------
@@ -90,9 +96,21 @@ __all__ = [
     "sobol_indices",
     "reichheld_table",
     "plot_reichheld",
+    "reichheld_figure",
     "PublishedElasticity",
     "GLS_2004_ELASTICITIES",
     "elasticity_table",
+    "contribution_clv",
+    "programme_cost_value",
+    "programme_annual_cost",
+    "programme_net_value",
+    "RetentionProgramme",
+    "ALL_KEY_ACCOUNTS",
+    "retention_programme_summary",
+    "plot_breakeven",
+    "plot_sobol",
+    "retention_explorer",
+    "explorer_text",
 ]
 
 _TIMINGS = ("next", "now", "end")
@@ -1026,6 +1044,12 @@ def tornado(model: Callable, base: Mapping[str, Any], ranges: Mapping[str, tuple
     return table
 
 
+def _short(value: float) -> str:
+    """A range end for a label: thousands separated above 1,000, else 3 significant digits."""
+    value = float(value)
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
+
+
 def plot_tornado(table: pd.DataFrame, *, base_output: float, ax=None, **kwargs):
     """Draw a tornado chart: one bar per input, centred on the base output.
 
@@ -1056,7 +1080,7 @@ def plot_tornado(table: pd.DataFrame, *, base_output: float, ax=None, **kwargs):
     ax.barh(y, table["output_high"] - base_output, left=base_output, color="C1",
             label="input at high value", **kwargs)
     ax.axvline(base_output, color="0.2", linewidth=1)
-    ax.set_yticks(y, [f"{r.input} ({r.low:g} to {r.high:g})" for r in table.itertuples()])
+    ax.set_yticks(y, [f"{r.input} ({_short(r.low)} to {_short(r.high)})" for r in table.itertuples()])
     ax.invert_yaxis()
     ax.set_xlabel(table.attrs.get("output_name", "output"))
     ax.legend(loc="lower right")
@@ -1137,7 +1161,8 @@ def sensitivity_grid(
 
 
 def plot_heatmap(grid: pd.DataFrame, *, contour_level: float | None = None, ax=None,
-                 contour_label: str = "break-even", **kwargs):
+                 contour_label: str = "break-even", contour_grid: pd.DataFrame | None = None,
+                 colorbar_label: str = "output", colorbar_format=None, **kwargs):
     """Heat map of a :func:`sensitivity_grid`, with an optional contour line.
 
     Parameters
@@ -1150,6 +1175,13 @@ def plot_heatmap(grid: pd.DataFrame, *, contour_level: float | None = None, ax=N
         breaks even).
     ax : matplotlib Axes, optional
     contour_label : str, default "break-even"
+    contour_grid : DataFrame, optional
+        Another grid over the same x and y whose ``contour_level`` contour is drawn
+        instead of the heat map's own, e.g. the programme's net value
+        (:func:`programme_net_value`) at level 0 over a CLV heat map.
+    colorbar_label : str, default "output"
+    colorbar_format : str or matplotlib Formatter, optional
+        Tick format of the colour bar (e.g. ``kamtools.plots.currency_formatter("EUR")``).
     **kwargs
         Passed to ``ax.pcolormesh`` (e.g. ``cmap``).
 
@@ -1163,13 +1195,25 @@ def plot_heatmap(grid: pd.DataFrame, *, contour_level: float | None = None, ax=N
         _, ax = plt.subplots()
     xn = grid.attrs.get("x", grid.columns[0])
     yn = grid.attrs.get("y", grid.columns[1])
-    wide = grid.pivot(index=yn, columns=xn, values="output")
-    Xc, Yc = np.meshgrid(wide.columns.to_numpy(float), wide.index.to_numpy(float))
-    Z = np.ma.masked_invalid(wide.to_numpy(float))
+
+    def _mesh(frame):
+        wide = frame.pivot(index=yn, columns=xn, values="output")
+        Xm, Ym = np.meshgrid(wide.columns.to_numpy(float), wide.index.to_numpy(float))
+        return Xm, Ym, np.ma.masked_invalid(wide.to_numpy(float))
+
+    Xc, Yc, Z = _mesh(grid)
     mesh = ax.pcolormesh(Xc, Yc, Z, shading="nearest", **kwargs)
-    ax.figure.colorbar(mesh, ax=ax, label="output")
+    ax.figure.colorbar(mesh, ax=ax, label=colorbar_label, format=colorbar_format)
+    if contour_grid is not None:
+        missing = [c for c in (xn, yn, "output") if c not in contour_grid.columns]
+        if missing:
+            raise ParameterError(
+                f"The 'contour_grid' parameter of plot_heatmap must have the columns "
+                f"{[xn, yn, 'output']} of the heat map's grid. Got one without {missing} instead."
+            )
+        Xc, Yc, Z = _mesh(contour_grid)
     if contour_level is not None and Z.count() and Z.min() < contour_level < Z.max():
-        cs = ax.contour(Xc, Yc, Z, levels=[contour_level], colors="white", linewidths=1.5)
+        cs = ax.contour(Xc, Yc, Z, levels=[contour_level], colors="white", linewidths=2.0)
         ax.clabel(cs, fmt={contour_level: contour_label})
     ax.set_xlabel(xn)
     ax.set_ylabel(yn)
@@ -1545,8 +1589,11 @@ def sobol_indices(
             f"Got {bad.sum()} non-finite outputs (first at "
             f"{dict(zip(names, (float(v) for v in first)))}) instead."
         )
+    # SALib's analyze treats a falsy seed (0) as "no seed" and bootstraps from numpy's global
+    # state: derive a non-zero seed so that every seed, 0 included, gives the same intervals.
+    analyze_seed = int(np.random.SeedSequence(seed).generate_state(1, dtype=np.uint32)[0]) or 1
     Si = sobol_analyze.analyze(problem, Y, calc_second_order=False, num_resamples=num_resamples,
-                               conf_level=1 - alpha, seed=seed)
+                               conf_level=1 - alpha, seed=analyze_seed)
     table = pd.DataFrame({
         "input": names, "S1": Si["S1"], "S1_conf": Si["S1_conf"], "ST": Si["ST"], "ST_conf": Si["ST_conf"],
     })
@@ -1674,6 +1721,41 @@ def plot_reichheld(table: pd.DataFrame, *, ax=None, **kwargs):
     return ax
 
 
+def reichheld_figure(table: pd.DataFrame, *, ymax: float = 2.0, figsize=None):
+    """:func:`plot_reichheld` in one panel per acquisition cost, sharing the uplift axis.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Output of :func:`reichheld_table`.
+    ymax : float, default 2.0
+        Top of the uplift axis (2.0 = +200 %): uplifts on a tiny net base (high
+        acquisition cost, low retention) run off the chart; the table has them.
+    figsize : (float, float), optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    costs = sorted(table["acquisition_cost"].unique())
+    fig, axes = plt.subplots(1, len(costs), sharex=True, sharey=True, squeeze=False,
+                             figsize=figsize or (4.4 * len(costs), 4.4))
+    for i, (ax, cost) in enumerate(zip(axes[0], costs)):
+        part = table[table["acquisition_cost"] == cost]
+        plot_reichheld(part, ax=ax)
+        ax.set_title(f"acquisition cost {cost:g} x first margin", fontsize="medium")
+        ax.set_ylim(0, ymax)
+        handles, labels = ax.get_legend_handles_labels()
+        ax.get_legend().remove()
+        if i == 0:
+            ax.legend(handles, [lab.split(",")[0] for lab in labels], fontsize="small", loc="upper left")
+        else:
+            ax.set_ylabel("")
+    return fig
+
+
 @dataclass(frozen=True)
 class PublishedElasticity:
     """A published elasticity of firm (customer) value, with its proper label.
@@ -1779,3 +1861,1074 @@ def elasticity_table(
         for k, p in GLS_2004_ELASTICITIES.items()
     ]
     return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------
+# The programme: contribution CLV, programme cost, net value
+# ---------------------------------------------------------------------------------
+def contribution_clv(
+    margin,
+    retention,
+    discount_rate,
+    *,
+    cost_to_serve=0.0,
+    growth=0.0,
+    acquisition_cost=0.0,
+    horizon=None,
+    timing: str = "next",
+):
+    """CLV of an account's contribution: margin minus cost to serve.
+
+    :func:`retention_clv` of ``margin - cost_to_serve``: the cost to serve is taken
+    to grow with the margin (a constant share of it).  Vectorised like
+    :func:`retention_clv`, with every input as a keyword, so it is a ``model`` for
+    :func:`tornado`, :func:`sensitivity_grid` and :func:`sobol_indices` with the cost
+    to serve as an input of its own.
+
+    Parameters
+    ----------
+    margin : float, array-like or Series
+        Gross margin per account and period (currency).
+    retention, discount_rate, growth, acquisition_cost, horizon, timing
+        As in :func:`retention_clv`.
+    cost_to_serve : float, array-like or Series, default 0.0
+        Cost of serving the account per period (currency), finite.
+
+    Returns
+    -------
+    float, numpy.ndarray or pandas.Series
+        CLV of the contribution (currency), named ``clv_value`` when a Series.
+
+    References
+    ----------
+    Gupta & Lehmann (2003); Shapiro, Rangan, Moriarty & Ross (1987) (cost to serve).
+
+    Examples
+    --------
+    >>> from kamtools.retention import contribution_clv
+    >>> round(contribution_clv(120, 0.8, 0.12, cost_to_serve=20), 6)  # 100 * 0.8 / 0.32
+    250.0
+    """
+    func = "contribution_clv"
+    a, index = _as_arrays(func, margin=margin, cost_to_serve=cost_to_serve)
+    _check_range(func, "cost_to_serve", a["cost_to_serve"], "finite", np.isinf(a["cost_to_serve"]))
+    contribution = a["margin"] - a["cost_to_serve"]
+    if index is not None:
+        contribution = pd.Series(np.broadcast_to(contribution, (len(index),)).copy(), index=index)
+    return retention_clv(contribution, retention, discount_rate, growth=growth,
+                         acquisition_cost=acquisition_cost, horizon=horizon, timing=timing)
+
+
+def programme_cost_value(annual_cost, discount_rate, *, horizon=None):
+    """Present value of a programme's yearly cost, paid at the end of each year.
+
+    ``annual_cost * (1 - (1 + d) ** -H) / d`` for a horizon of H years (``annual_cost * H``
+    when d = 0), ``annual_cost / d`` for an infinite horizon (a perpetuity, d > 0).
+    The costs fall at t = 1..H like the margins that retention adds under every
+    timing convention (the first renewal is at t = 1).
+
+    Parameters
+    ----------
+    annual_cost : float or array-like
+        Cost per year (currency), >= 0.
+    discount_rate : float or array-like
+        Annual discount rate, > -1 (> 0 for an infinite horizon).
+    horizon : None or int or array-like, default None
+        Years of cost; None for a perpetuity.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        Present value (currency).
+
+    Examples
+    --------
+    >>> from kamtools.retention import programme_cost_value
+    >>> round(programme_cost_value(100, 0.10, horizon=2), 6)  # 100/1.1 + 100/1.21
+    173.553719
+    >>> round(programme_cost_value(100, 0.10), 6)
+    1000.0
+    """
+    func = "programme_cost_value"
+    if horizon is not None and np.isscalar(horizon) and np.isinf(horizon):
+        horizon = None
+    a, _ = _as_arrays(func, annual_cost=annual_cost, discount_rate=discount_rate,
+                      **({} if horizon is None else {"horizon": horizon}))
+    a.setdefault("horizon", None)
+    c, d = a["annual_cost"], a["discount_rate"]
+    _check_range(func, "annual_cost", c, "finite and >= 0", (c < 0) | np.isinf(c))
+    _check_core(func, {"discount_rate": d, "horizon": a["horizon"]})
+    if a["horizon"] is None:
+        _check_range(func, "discount_rate", d, "> 0 for an infinite horizon (a perpetuity)", d <= 0)
+        return _wrap(c / d, None, "cost_value")
+    h = a["horizon"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        factor = np.where(d == 0, h, -np.expm1(-h * np.log1p(d)) / np.where(d == 0, 1.0, d))
+    return _wrap(c * factor, None, "cost_value")
+
+
+def programme_annual_cost(
+    programme_costs: pd.DataFrame,
+    *,
+    months: int = 12,
+    period: str = "period",
+    cost: str = "cost",
+) -> float:
+    """The programme's yearly cost: its run rate over the last ``months`` months.
+
+    Sums ``cost`` over the last ``months`` calendar months of the table (up to its
+    latest period) and scales the sum to 12 months; a table that covers fewer months
+    is annualised from what it has.  One-off set-up costs before that window are left
+    out: the break-even compares the cost still to come with the retention still to
+    be won.
+
+    Parameters
+    ----------
+    programme_costs : DataFrame
+        The canonical ``programme_costs`` table (``period``, ``cost``, optional ``item``).
+    months : int, default 12
+        Length of the run-rate window, in months (>= 1).
+    period, cost : str
+        Column names.
+
+    Returns
+    -------
+    float
+        Cost per year (currency).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from kamtools.retention import programme_annual_cost
+    >>> costs = pd.DataFrame({"period": pd.date_range("2024-01-01", periods=18, freq="MS"),
+    ...                       "cost": [50.0] * 6 + [10.0] * 12})
+    >>> programme_annual_cost(costs)  # the last 12 months: 12 * 10
+    120.0
+    >>> programme_annual_cost(costs.head(3))  # 3 months of 50, annualised
+    600.0
+    """
+    func = "programme_annual_cost"
+    if not isinstance(programme_costs, pd.DataFrame):
+        raise ParameterError(
+            f"The 'programme_costs' parameter of {func} must be a DataFrame. "
+            f"Got {type(programme_costs).__name__} instead."
+        )
+    if not (isinstance(months, (int, np.integer)) and months >= 1):
+        raise ParameterError(f"The 'months' parameter of {func} must be an integer >= 1. Got {months!r} instead.")
+    missing = [c for c in (period, cost) if c not in programme_costs.columns]
+    if missing:
+        raise DataValidationError(
+            f"programme_costs: {func} needs columns {missing}; it has {list(programme_costs.columns)}."
+        )
+    frame = programme_costs[[period, cost]].dropna()
+    if frame.empty:
+        raise DataValidationError(f"programme_costs: {func} found no rows with both a period and a cost.")
+    per = pd.to_datetime(frame[period]).dt.to_period("M").array.asi8.astype(np.int64)
+    values = pd.to_numeric(frame[cost], errors="coerce").to_numpy(float)
+    if not np.isfinite(values).all():
+        raise DataValidationError(
+            f"programme_costs: column {cost!r} must be numeric; "
+            f"{int((~np.isfinite(values)).sum())} of {len(values)} rows are not."
+        )
+    last, first = int(per.max()), int(per.min())
+    window = per > last - months
+    covered = min(months, last - first + 1)
+    return float(values[window].sum() * 12.0 / covered)
+
+
+def programme_net_value(
+    retention,
+    *,
+    base_retention,
+    margin,
+    discount_rate,
+    n_accounts,
+    annual_cost,
+    cost_to_serve=0.0,
+    growth=0.0,
+    horizon=None,
+    timing: str = "next",
+):
+    """Net present value of a programme that holds ``n_accounts`` at ``retention``.
+
+    ``n_accounts * (CLV(retention) - CLV(base_retention)) - PV(programme cost)`` with
+    the CLV of :func:`contribution_clv` and the cost of :func:`programme_cost_value`.
+    Zero at the break-even retention of :func:`breakeven_retention_uplift`; vectorised
+    over every input (a ``model`` for :func:`sensitivity_grid`, whose zero contour is
+    the break-even line of a heat map).
+
+    Parameters
+    ----------
+    retention : float or array-like
+        Retention the accounts keep with the programme.
+    base_retention : float or array-like
+        Retention they would keep without it.
+    margin, cost_to_serve, growth, discount_rate, horizon, timing
+        As in :func:`contribution_clv` (per account and year).
+    n_accounts : float or array-like
+        Accounts in the programme (> 0).
+    annual_cost : float or array-like
+        The programme's cost per year (:func:`programme_annual_cost`).
+
+    Returns
+    -------
+    float or numpy.ndarray
+        Net value (currency); positive when the retention won pays for the programme.
+
+    Examples
+    --------
+    >>> from kamtools.retention import programme_net_value
+    >>> # 10 accounts, CLV 250 -> 314.81 (r 0.8 -> 0.85); cost 40 a year forever at 12 %: 333.33
+    >>> round(programme_net_value(0.85, base_retention=0.8, margin=100, discount_rate=0.12,
+    ...                           n_accounts=10, annual_cost=40), 2)
+    314.81
+    """
+    func = "programme_net_value"
+    n = np.asarray(n_accounts, dtype=float)
+    _check_range(func, "n_accounts", n, "finite and > 0", (n <= 0) | ~np.isfinite(n))
+    kw = dict(cost_to_serve=cost_to_serve, growth=growth, horizon=horizon, timing=timing)
+    gain = (np.asarray(contribution_clv(margin, retention, discount_rate, **kw), float)
+            - np.asarray(contribution_clv(margin, base_retention, discount_rate, **kw), float))
+    value = n * gain - np.asarray(programme_cost_value(annual_cost, discount_rate, horizon=horizon), float)
+    return _wrap(value, None, "net_value")
+
+
+# ---------------------------------------------------------------------------------
+# The programme, end to end: calibration -> inputs -> value of retention -> break-even
+# ---------------------------------------------------------------------------------
+ALL_KEY_ACCOUNTS = "all key accounts"
+_INPUTS = ("retention_rate", "margin_value", "cost_to_serve_value", "margin_growth_rate")
+_MODEL_NAMES = {"retention_rate": "retention", "margin_value": "margin",
+                "cost_to_serve_value": "cost_to_serve", "margin_growth_rate": "growth"}
+
+
+def _quantiles(draws: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row alpha/2 and 1 - alpha/2 sample quantiles ignoring NaN; inf stays inf."""
+    lo = np.full(draws.shape[0], np.nan)
+    hi = np.full(draws.shape[0], np.nan)
+    for i, row in enumerate(draws):  # one row per programme group (a handful)
+        row = row[~np.isnan(row)]
+        if row.size:
+            lo[i], hi[i] = np.quantile(row, [alpha / 2, 1 - alpha / 2], method="inverted_cdf")
+    return lo, hi
+
+
+def _finite_std(draws: np.ndarray) -> np.ndarray:
+    out = np.full(draws.shape[0], np.nan)
+    for i, row in enumerate(draws):
+        row = row[np.isfinite(row)]
+        if row.size > 1:
+            out[i] = row.std(ddof=1)
+    return out
+
+
+def _check_alpha(func: str, alpha) -> float:
+    if not (isinstance(alpha, (int, float, np.floating)) and 0 < alpha < 1):
+        raise ParameterError(f"The 'alpha' parameter of {func} must be in (0, 1). Got {alpha!r} instead.")
+    return float(alpha)
+
+
+@dataclass(frozen=True, eq=False)
+class RetentionProgramme:
+    """What retention is worth for the key accounts, and what the programme must achieve.
+
+    Built by :func:`retention_programme_summary`.  One *programme group* per row:
+    ``"all key accounts"`` and each segment that has key accounts.
+
+    Attributes
+    ----------
+    calibration : DataFrame
+        :func:`calibrate_retention` for the account groups used (tidy: ``group,
+        parameter, estimate, ci_lower, ci_upper, n, unit``).
+    inputs : DataFrame
+        The model inputs per programme group (``group, parameter, estimate, ci_lower,
+        ci_upper, source``): ``retention_rate`` (base retention without the
+        programme), ``margin_value``, ``cost_to_serve_value`` (per account-year),
+        ``margin_growth_rate``; ``source`` says where each came from (calibrated group,
+        cap, override).
+    groups : DataFrame
+        Per programme group: ``n_accounts`` (live key accounts), ``cost_share``,
+        ``annual_cost``, ``cost_value`` (present value of the programme's cost),
+        ``points`` (the uplift valued, capped at the headroom to 100 %), ``clv_base``,
+        ``clv_raised`` (contribution CLV per account), ``value`` (``n_accounts`` times
+        the CLV gain), ``clv_uplift`` (relative), ``breakeven`` (uplift as a fraction).
+    draws : mapping
+        ``"value"``, ``"clv_uplift"``, ``"breakeven"``: arrays (groups x draws) from the
+        calibration's uncertainty; NaN marks an invalid draw, inf a break-even that no
+        retention up to 100 % reaches.
+    settings : mapping
+        ``discount_rate, horizon, timing, points, growth_cap, alpha, n_draws, seed,
+        annual_cost, cost_value, freq, churn_gap``.
+    """
+
+    calibration: pd.DataFrame
+    inputs: pd.DataFrame
+    groups: pd.DataFrame
+    draws: Mapping[str, np.ndarray]
+    settings: Mapping[str, Any]
+
+    # ---- inputs ------------------------------------------------------------------
+    def _check_group(self, func: str, group: str) -> None:
+        if group not in set(self.groups["group"]):
+            raise ParameterError(
+                f"The 'group' parameter of RetentionProgramme.{func} must be one of "
+                f"{list(self.groups['group'])}. Got {group!r} instead."
+            )
+
+    def base(self, group: str = ALL_KEY_ACCOUNTS) -> dict:
+        """Inputs of :func:`contribution_clv` for one programme group (the base case).
+
+        Returns
+        -------
+        dict
+            ``margin, cost_to_serve, retention, discount_rate, growth, horizon, timing``
+            (``horizon`` None for an infinite horizon).
+        """
+        self._check_group("base", group)
+        est = self.inputs[self.inputs["group"] == group].set_index("parameter")["estimate"]
+        return {
+            "margin": float(est["margin_value"]),
+            "cost_to_serve": float(est["cost_to_serve_value"]),
+            "retention": float(est["retention_rate"]),
+            "discount_rate": float(self.settings["discount_rate"]),
+            "growth": float(est["margin_growth_rate"]),
+            "horizon": self.settings["horizon"],
+            "timing": self.settings["timing"],
+        }
+
+    def ranges(self, group: str = ALL_KEY_ACCOUNTS, *, discount_rate=None, growth=None,
+               **overrides) -> dict:
+        """Ranges for :func:`tornado` and :func:`sobol_indices`: the calibration's intervals.
+
+        Parameters
+        ----------
+        group : str
+            Programme group.
+        discount_rate, growth : (low, high), optional
+            Ranges of the inputs that are assumptions rather than estimates (the
+            discount rate always; growth when capped or overridden).
+        **overrides : (low, high)
+            Any input's range, e.g. ``retention=(0.85, 0.95)``.
+
+        Returns
+        -------
+        dict
+            ``input -> (low, high)`` for ``retention``, ``margin``, ``cost_to_serve``,
+            ``growth``, ``discount_rate``; inputs with an interval of zero width
+            (overridden or capped, with no range given) are left out.
+        """
+        self._check_group("ranges", group)
+        rows = self.inputs[self.inputs["group"] == group].set_index("parameter")
+        out: dict[str, tuple[float, float]] = {}
+        for parameter in _INPUTS:
+            lo, hi = float(rows.loc[parameter, "ci_lower"]), float(rows.loc[parameter, "ci_upper"])
+            if np.isfinite(lo) and np.isfinite(hi) and hi > lo:
+                out[_MODEL_NAMES[parameter]] = (lo, hi)
+        given = {"discount_rate": discount_rate, "growth": growth} | overrides
+        for name, value in given.items():
+            if value is None:
+                continue
+            if name not in _MODEL_NAMES.values() and name != "discount_rate":
+                raise ParameterError(
+                    f"The '{name}' parameter of RetentionProgramme.ranges must be one of "
+                    f"retention, margin, cost_to_serve, growth, discount_rate. Got {name!r} instead."
+                )
+            lo, hi = (float(v) for v in value)
+            out[name] = (lo, hi)
+        order = ["retention", "margin", "cost_to_serve", "growth", "discount_rate"]
+        return {k: out[k] for k in order if k in out}
+
+    # ---- results -----------------------------------------------------------------
+    def value_table(self, alpha: float | None = None) -> pd.DataFrame:
+        """The value of ``points`` more retention per programme group, with its interval.
+
+        Returns
+        -------
+        DataFrame
+            ``group, n_accounts, base_retention, points, clv_base, clv_raised,
+            clv_uplift, value, value_ci_lower, value_ci_upper``: CLVs per account,
+            ``value`` for the group's accounts (currency, present value), ``points`` and
+            ``clv_uplift`` as fractions.
+        """
+        alpha = _check_alpha("value_table", self.settings["alpha"] if alpha is None else alpha)
+        g = self.groups
+        lo, hi = _quantiles(self.draws["value"], alpha)
+        base_r = self.inputs[self.inputs["parameter"] == "retention_rate"].set_index("group")["estimate"]
+        return pd.DataFrame({
+            "group": g["group"], "n_accounts": g["n_accounts"],
+            "base_retention": base_r.reindex(g["group"]).to_numpy(), "points": g["points"],
+            "clv_base": g["clv_base"], "clv_raised": g["clv_raised"], "clv_uplift": g["clv_uplift"],
+            "value": g["value"], "value_ci_lower": lo, "value_ci_upper": hi,
+        }).reset_index(drop=True)
+
+    def breakeven_table(self, alpha: float | None = None) -> pd.DataFrame:
+        """Retention uplift at which the programme pays back, per programme group.
+
+        Returns
+        -------
+        DataFrame
+            ``group, n_accounts, base_retention, headroom, annual_cost, cost_value,
+            estimate, ci_lower, ci_upper, p_unattainable, n_draws``: ``estimate`` and
+            the interval are fractions (0.018 = 1.8 points; ``inf`` where no retention
+            up to 100 % pays back), ``headroom`` = 1 - base retention, the largest
+            uplift there is; ``p_unattainable`` the share of draws with no break-even.
+        """
+        alpha = _check_alpha("breakeven_table", self.settings["alpha"] if alpha is None else alpha)
+        g = self.groups
+        draws = self.draws["breakeven"]
+        lo, hi = _quantiles(draws, alpha)
+        valid = ~np.isnan(draws)
+        n_valid = valid.sum(axis=1)
+        p_inf = np.isinf(draws).sum(axis=1) / np.maximum(n_valid, 1)
+        base_r = self.inputs[self.inputs["parameter"] == "retention_rate"].set_index("group")["estimate"]
+        base_r = base_r.reindex(g["group"]).to_numpy()
+        return pd.DataFrame({
+            "group": g["group"], "n_accounts": g["n_accounts"], "base_retention": base_r,
+            "headroom": 1 - base_r, "annual_cost": g["annual_cost"], "cost_value": g["cost_value"],
+            "estimate": g["breakeven"], "ci_lower": lo, "ci_upper": hi,
+            "p_unattainable": p_inf, "n_draws": n_valid,
+        }).reset_index(drop=True)
+
+    def summary(self, alpha: float = 0.05) -> pd.DataFrame:
+        """Tidy: ``group, term, estimate, std_err, ci_lower, ci_upper``.
+
+        Terms: ``value_of_points`` (currency), ``clv_uplift`` and ``breakeven_uplift``
+        (fractions); intervals are quantiles over the calibration draws, ``std_err``
+        their standard deviation (over finite draws).
+        """
+        alpha = _check_alpha("summary", alpha)
+        frames = []
+        for term, key, col in (("value_of_points", "value", "value"), ("clv_uplift", "clv_uplift", "clv_uplift"),
+                               ("breakeven_uplift", "breakeven", "breakeven")):
+            lo, hi = _quantiles(self.draws[key], alpha)
+            frames.append(pd.DataFrame({
+                "group": self.groups["group"].to_numpy(), "term": term,
+                "estimate": self.groups[col].to_numpy(float), "std_err": _finite_std(self.draws[key]),
+                "ci_lower": lo, "ci_upper": hi,
+            }))
+        return pd.concat(frames, ignore_index=True)
+
+    def headline(self, currency: str = "EUR", *, group: str = ALL_KEY_ACCOUNTS, alpha: float | None = None) -> str:
+        """One sentence for the report's index, computed from the results.
+
+        e.g. "+5 points of key-account retention is worth €7M over 10 years (+28% CLV);
+        the programme breaks even at +2.5 points (95% interval +1.9 to +3.6)".
+        """
+        from kamtools.plots import format_currency
+
+        self._check_group("headline", group)
+        alpha = _check_alpha("headline", self.settings["alpha"] if alpha is None else alpha)
+        v = self.value_table(alpha).set_index("group").loc[group]
+        b = self.breakeven_table(alpha).set_index("group").loc[group]
+        who = "key-account" if group == ALL_KEY_ACCOUNTS else f"{group} key-account"
+        h = self.settings["horizon"]
+        over = "" if h is None else f" over {h:g} years"
+        pts = 100 * v["points"]
+        capped = v["points"] < self.settings["points"] - 1e-12
+        first = (f"+{pts:.2g} points of {who} retention"
+                 + (" (to 100%)" if capped else "")
+                 + f" is worth {format_currency(v['value'], currency)}{over}")
+        if np.isfinite(v["clv_uplift"]):
+            first += f" ({v['clv_uplift']:+.0%} CLV)"
+        if not np.isfinite(b["estimate"]):
+            second = "even 100% retention would not pay back the programme"
+        else:
+            second = f"the programme breaks even at +{100 * b['estimate']:.1f} points"
+            if np.isfinite(b["ci_lower"]):
+                upper = f"+{100 * b['ci_upper']:.1f}" if np.isfinite(b["ci_upper"]) else "out of reach"
+                second += f" ({1 - alpha:.0%} interval +{100 * b['ci_lower']:.1f} to {upper})"
+        return f"{first}; {second}"
+
+    def elasticities(self, group: str = ALL_KEY_ACCOUNTS) -> pd.DataFrame:
+        """:func:`elasticity_table` at the group's base case (contribution margin).
+
+        Closed forms are infinite-horizon; where the base case lies in the region
+        r(1+g) >= 1+d the closed-form column is NaN.
+        """
+        b = self.base(group)
+        try:
+            return elasticity_table(b["margin"] - b["cost_to_serve"], b["retention"], b["discount_rate"],
+                                    growth=b["growth"], timing=b["timing"])
+        except ParameterError:
+            table = elasticity_table(1.0, 0.5, 0.1)
+            table["closed_form"] = np.nan
+            return table
+
+    def grids(self, y: str, y_values, *, x_values=None, group: str = ALL_KEY_ACCOUNTS) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Two-way grids over retention x ``y`` for a heat map with a break-even line.
+
+        Parameters
+        ----------
+        y : {"discount_rate", "growth", "margin", "cost_to_serve"}
+            The second input.
+        y_values : array-like
+            Its grid values.
+        x_values : array-like, optional
+            Retention values; default 41 values from 10 points below the base retention
+            to 10 points above it, within [0, 1].
+        group : str
+            Programme group.
+
+        Returns
+        -------
+        (clv_grid, net_grid) : tuple of DataFrame
+            :func:`sensitivity_grid` of the contribution CLV per account, and of the
+            programme's net value (:func:`programme_net_value`) with retention as the
+            retention *achieved*: its zero contour is the break-even.  Cells outside the
+            valid region (infinite horizon) are NaN, counted in ``attrs["n_invalid"]``.
+        """
+        b = self.base(group)
+        if y not in ("discount_rate", "growth", "margin", "cost_to_serve"):
+            raise ParameterError(
+                f"The 'y' parameter of RetentionProgramme.grids must be one of 'discount_rate', 'growth', "
+                f"'margin', 'cost_to_serve'. Got {y!r} instead."
+            )
+        if x_values is None:
+            r0 = b["retention"]
+            x_values = np.linspace(max(0.0, r0 - 0.10), min(1.0, r0 + 0.10), 41)
+        row = self.groups.set_index("group").loc[group]
+        net_base = {k: v for k, v in b.items() if k != "retention"} | {
+            "retention": b["retention"], "base_retention": b["retention"],
+            "n_accounts": float(row["n_accounts"]), "annual_cost": float(row["annual_cost"]),
+        }
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            clv = sensitivity_grid(contribution_clv, b, x=("retention", x_values), y=(y, y_values))
+            net = sensitivity_grid(programme_net_value, net_base, x=("retention", x_values), y=(y, y_values))
+        return clv, net
+
+    # ---- display -----------------------------------------------------------------
+    def plot(self, ax=None, *, alpha: float | None = None, **kwargs):
+        """Break-even uplift per group (dot, interval) against the headroom to 100 %.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+        """
+        return plot_breakeven(self.breakeven_table(alpha), ax=ax, **kwargs)
+
+    def _repr_html_(self) -> str:
+        s = self.settings
+        h = "infinite" if s["horizon"] is None else f"{s['horizon']:g} years"
+        head = (f"<p><strong>Retention programme</strong>: discount rate {s['discount_rate']:g}, horizon {h}, "
+                f"timing '{s['timing']}', +{100 * s['points']:g} points valued, {s['n_draws']} draws.</p>")
+        return head + self.breakeven_table().round(4).to_html(index=False)
+
+
+def _live_accounts(panel, *, account, period, freq, gap) -> pd.Index:
+    """Accounts active within the last ``gap`` periods of the panel (not counted as lost)."""
+    alias, _ = _FREQS[freq]
+    per = panel[period]
+    per = per.dt.asfreq(alias) if isinstance(per.dtype, pd.PeriodDtype) else pd.to_datetime(per).dt.to_period(alias)
+    t = per.array.asi8.astype(np.int64)
+    if "active" in panel.columns:
+        active = panel["active"].fillna(False).to_numpy(bool)
+    else:
+        active = np.zeros(len(panel), bool)
+        for col in ("revenue", "orders"):
+            if col in panel.columns:
+                active |= panel[col].fillna(0).to_numpy(float) > 0
+    last = pd.Series(t[active], index=panel[account].astype(str).to_numpy()[active]).groupby(level=0).max()
+    return last.index[(int(t.max()) - last.to_numpy()) < gap]
+
+
+def retention_programme_summary(
+    panel: pd.DataFrame,
+    accounts: pd.DataFrame,
+    programme_costs: pd.DataFrame | None = None,
+    *,
+    discount_rate: float,
+    horizon: int | None = None,
+    timing: str = "next",
+    points: float = 0.05,
+    growth_cap: float | None = None,
+    overrides: Mapping | None = None,
+    annual_cost: float | None = None,
+    n_draws: int = 2000,
+    seed: int = 0,
+    alpha: float = 0.05,
+    freq: str = "M",
+    churn_gap: int | None = None,
+    key: str = "is_key_account",
+    segment: str = "segment",
+    account: str = "account_id",
+    period: str = "period",
+) -> RetentionProgramme:
+    """What retention is worth for the key accounts and what the KAM programme must achieve.
+
+    1. **Calibrate** (:func:`calibrate_retention`) the account groups: key accounts,
+       non-key accounts of the segments that have key accounts ("non-key, same
+       segments"), the other non-key accounts, and each segment's key and non-key
+       accounts.
+    2. **Inputs** per programme group (all key accounts, and each segment with key
+       accounts): margin, cost to serve and margin growth of the group's key accounts;
+       as *base retention*, what they would keep without the programme, proxied by the
+       non-key accounts of the same segment(s) (the key accounts' own retention
+       already contains whatever the programme achieved; falls back to the pooled
+       non-key accounts, then to the key accounts themselves, as ``source`` says).
+       ``growth_cap`` caps the growth with tenure (the panel's growth also holds market
+       growth and the programme's lift); ``overrides`` replace any input.
+    3. **Value** of ``points`` more retention: live key accounts times the gain in
+       contribution CLV (:func:`contribution_clv`), relative to the base CLV.
+    4. **Break-even**: the uplift at which that gain pays the present value of the
+       programme's cost (its run rate, :func:`programme_annual_cost`, over the
+       horizon, :func:`programme_cost_value`; shared between segments by live key
+       accounts).
+    5. **Uncertainty**: ``n_draws`` joint draws of the inputs from normal
+       approximations to their intervals (sd = width / (2 z); retention clipped to
+       [0, 1]); intervals are quantiles over the draws.
+
+    Parameters
+    ----------
+    panel : DataFrame
+        The canonical panel (:func:`kamtools.panel.build_panel`).
+    accounts : DataFrame
+        The accounts table: ``account_id``, ``key`` (bool), optionally ``segment`` and
+        ``cost_to_serve`` (currency per year).
+    programme_costs : DataFrame, optional
+        The canonical programme_costs table; or give ``annual_cost``.
+    discount_rate : float
+        Annual discount rate.
+    horizon : int, optional
+        Years of margin and of programme cost counted; None for the infinite closed
+        forms (then every input must keep r(1+g) < 1+d).
+    timing : {"next", "now", "end"}, default "next"
+        As in :func:`retention_clv`.
+    points : float, default 0.05
+        The uplift to value (0.05 = five percentage points); capped per group at the
+        headroom to 100 %.
+    growth_cap : float, optional
+        Largest margin growth per tenure year used; a capped value carries no interval.
+    overrides : mapping, optional
+        ``{parameter: value}`` for every group or ``{group: {parameter: value}}``, with
+        parameters ``retention_rate``, ``margin_value``, ``cost_to_serve_value``,
+        ``margin_growth_rate``.  An override carries no interval.
+    annual_cost : float, optional
+        The programme's cost per year; overrides ``programme_costs``.
+    n_draws, seed, alpha
+        Draws for the intervals, the seed of ``numpy.random.default_rng``, and
+        1 - confidence level (of the calibration and of the results).
+    freq, churn_gap
+        As in :func:`calibrate_retention`.
+    key, segment, account, period : str
+        Column names.
+
+    Returns
+    -------
+    RetentionProgramme
+
+    Raises
+    ------
+    DataValidationError
+        When the accounts table has no key-account column or no live key account.
+    ParameterError
+        For bad settings, unknown override names, or (infinite horizon) a base case in
+        the region r(1+g) >= 1+d.
+
+    References
+    ----------
+    Gupta & Lehmann (2003) and Fader & Hardie (2012) (CLV); Reichheld & Sasser
+    (1990) (the value of retention); REFERENCES.md, "Retention economics".
+
+    Examples
+    --------
+    >>> from kamtools.sample import generate_world
+    >>> from kamtools.panel import build_panel
+    >>> world = generate_world(seed=0, n_accounts=150)
+    >>> result = retention_programme_summary(
+    ...     build_panel(world.tables), world.accounts, world.tables["programme_costs"],
+    ...     discount_rate=0.1, horizon=10, growth_cap=0.05, n_draws=200)
+    >>> list(result.groups["group"])
+    ['all key accounts', 'Enterprise', 'Mid-market']
+    >>> result.headline("EUR").startswith("+5 points of key-account retention is worth €")
+    True
+    """
+    func = "retention_programme_summary"
+    _check_timing(func, timing)
+    alpha = _check_alpha(func, alpha)
+    _check_core(func, {"discount_rate": np.asarray(float(discount_rate))})
+    d = float(discount_rate)
+    if horizon is not None and not (isinstance(horizon, (int, np.integer)) and horizon >= 1):
+        raise ParameterError(
+            f"The 'horizon' parameter of {func} must be None or a whole number of years >= 1. "
+            f"Got {horizon!r} instead."
+        )
+    h = None if horizon is None else int(horizon)
+    if not (isinstance(points, (int, float, np.floating)) and 0 < points <= 1):
+        raise ParameterError(f"The 'points' parameter of {func} must be a fraction in (0, 1]. Got {points!r} instead.")
+    if growth_cap is not None and not (np.isfinite(growth_cap) and growth_cap > -1):
+        raise ParameterError(
+            f"The 'growth_cap' parameter of {func} must be None or a finite rate > -1. Got {growth_cap!r} instead."
+        )
+    if not (isinstance(n_draws, (int, np.integer)) and n_draws >= 1):
+        raise ParameterError(f"The 'n_draws' parameter of {func} must be an integer >= 1. Got {n_draws!r} instead.")
+    if freq not in _FREQS:
+        raise ParameterError(f"The 'freq' parameter of {func} must be one of 'M', 'Q', 'Y', 'W'. Got {freq!r} instead.")
+    gap = _FREQS[freq][1] if churn_gap is None else churn_gap
+
+    # ---- accounts: key flag and segment ---------------------------------------------
+    if not isinstance(accounts, pd.DataFrame) or account not in accounts.columns:
+        raise DataValidationError(
+            f"accounts: {func} needs an accounts table with column {account!r}."
+        )
+    if key not in accounts.columns:
+        raise DataValidationError(
+            f"accounts: {func} needs column {key!r} (True for key accounts); it has {list(accounts.columns)}."
+        )
+    acc = accounts.drop_duplicates(account)
+    ids = acc[account].astype(str).to_numpy()
+    try:
+        is_key = acc[key].astype("boolean").fillna(False).to_numpy(bool)
+    except (TypeError, ValueError):
+        raise DataValidationError(f"accounts: column {key!r} must be True/False.") from None
+    has_segment = segment in acc.columns
+    seg = (acc[segment].astype("string").fillna("(not given)").to_numpy(object) if has_segment
+           else np.full(len(acc), "all", dtype=object))
+    live = set(_live_accounts(panel, account=account, period=period, freq=freq, gap=gap))
+    live_key = is_key & np.isin(ids, list(live))
+    if not live_key.any():
+        raise DataValidationError(
+            f"accounts: {func} found no key account ({key!r} True) that is still active in the panel's "
+            f"last {gap} periods; mark the programme's accounts in column {key!r}."
+        )
+    key_segments = set(seg[live_key])
+
+    # ---- programme cost and overrides: checked before the (slower) calibration ------------
+    if annual_cost is None:
+        if programme_costs is None:
+            raise ParameterError(
+                f"The 'programme_costs' parameter of {func} must be the programme_costs table when "
+                f"'annual_cost' is not given. Got None instead; provide programme_costs with columns "
+                f"period, cost, or pass annual_cost."
+            )
+        annual = programme_annual_cost(programme_costs)
+    else:
+        annual = float(annual_cost)
+        _check_range(func, "annual_cost", np.asarray(annual), "finite and >= 0", (annual < 0) | np.isinf(annual))
+    prog_groups = [ALL_KEY_ACCOUNTS] + (sorted(key_segments) if has_segment else [])
+    per_group: dict[str, Mapping] = {}
+    if overrides:
+        overrides = dict(overrides)
+        if all(k in _INPUTS for k in overrides):
+            per_group = {g: overrides for g in prog_groups}
+        else:
+            for g, values in overrides.items():
+                if g not in prog_groups or not isinstance(values, Mapping):
+                    raise ParameterError(
+                        f"The 'overrides' parameter of {func} must map parameters {list(_INPUTS)} to values, "
+                        f"or groups {prog_groups} to such mappings. Got {g!r} instead."
+                    )
+                per_group[g] = values
+        for values in per_group.values():
+            for parameter, value in values.items():
+                if parameter not in _INPUTS:
+                    raise ParameterError(
+                        f"The 'overrides' parameter of {func} must name parameters among {list(_INPUTS)}. "
+                        f"Got {parameter!r} instead."
+                    )
+                if not (isinstance(value, (int, float, np.number)) and np.isfinite(value)):
+                    raise ParameterError(
+                        f"The 'overrides' parameter of {func} must give finite numbers. "
+                        f"Got {parameter!r}: {value!r} instead."
+                    )
+
+    if has_segment:
+        pooled = np.where(is_key, "key accounts",
+                          np.where(np.isin(seg, list(key_segments)), "non-key, same segments",
+                                   "non-key, other segments"))
+        by_segment = np.char.add(seg.astype(str), np.where(is_key, " / key", " / non-key"))
+    else:
+        pooled = np.where(is_key, "key accounts", "non-key accounts")
+    labels = pd.DataFrame({account: ids, "_pooled": pooled})
+    if "cost_to_serve" in acc.columns:
+        labels["cost_to_serve"] = pd.to_numeric(acc["cost_to_serve"], errors="coerce").to_numpy(float)
+    cal_kw = dict(accounts=labels, freq=freq, churn_gap=gap, alpha=alpha, account=account, period=period)
+    parts = [calibrate_retention(panel, by="_pooled", **cal_kw)]
+    if has_segment:
+        labels["_segment"] = by_segment
+        parts.append(calibrate_retention(panel, by="_segment", **cal_kw))
+    calibration = pd.concat(parts, ignore_index=True)
+    calibration.attrs.update(parts[0].attrs)
+    lookup = calibration.set_index(["group", "parameter"])
+
+    # ---- model inputs per programme group ------------------------------------------
+    pooled_nonkey = "non-key, same segments" if has_segment else "non-key accounts"
+    rows = []
+    for group in prog_groups:  # a handful of groups
+        key_src = "key accounts" if group == ALL_KEY_ACCOUNTS or not has_segment else f"{group} / key"
+        r_candidates = ([pooled_nonkey] if group == ALL_KEY_ACCOUNTS else [f"{group} / non-key", pooled_nonkey])
+        r_candidates.append(key_src)
+        for parameter in _INPUTS:
+            candidates = r_candidates if parameter == "retention_rate" else [key_src]
+            found = None
+            for cand in candidates:
+                if (cand, parameter) in lookup.index and np.isfinite(lookup.loc[(cand, parameter), "estimate"]):
+                    found = cand
+                    break
+            if found is None:
+                default = {"cost_to_serve_value": (0.0, "not provided: 0"),
+                           "margin_growth_rate": (0.0, "not estimable: 0")}.get(parameter)
+                if default is None:
+                    raise DataValidationError(
+                        f"panel: {func} could not calibrate {parameter!r} for {group!r} (no active account)."
+                    )
+                rows.append((group, parameter, default[0], default[0], default[0], default[1]))
+                continue
+            est, lo, hi = (float(lookup.loc[(found, parameter), c]) for c in ("estimate", "ci_lower", "ci_upper"))
+            source = f"calibrated: {found}"
+            if parameter == "retention_rate" and found == key_src and group != found:
+                source += " (no non-key accounts to compare)"
+            lo = est if not np.isfinite(lo) else lo
+            hi = est if not np.isfinite(hi) else hi
+            if parameter == "margin_growth_rate" and growth_cap is not None:
+                if est > growth_cap:
+                    est = lo = hi = float(growth_cap)
+                    source += f"; capped at {growth_cap:g}"
+                else:
+                    lo, hi = min(lo, growth_cap), min(hi, growth_cap)
+            rows.append((group, parameter, est, lo, hi, source))
+    inputs = pd.DataFrame(rows, columns=["group", "parameter", "estimate", "ci_lower", "ci_upper", "source"])
+
+    for g, values in per_group.items():
+        for parameter, value in values.items():
+            mask = (inputs["group"] == g) & (inputs["parameter"] == parameter)
+            inputs.loc[mask, ["estimate", "ci_lower", "ci_upper"]] = float(value)
+            inputs.loc[mask, "source"] = "override"
+    wide = {c: inputs.pivot(index="group", columns="parameter", values=c).reindex(index=prog_groups)
+            for c in ("estimate", "ci_lower", "ci_upper")}
+    _check_core(func, {"retention": wide["estimate"]["retention_rate"].to_numpy(float),
+                       "growth": wide["estimate"]["margin_growth_rate"].to_numpy(float)})
+
+    # ---- accounts and programme cost ----------------------------------------------------
+    n_total = int(live_key.sum())
+    n_acc = np.array([n_total if g == ALL_KEY_ACCOUNTS else int((live_key & (seg == g)).sum())
+                      for g in prog_groups], float)
+    share = n_acc / n_total
+    annual_g = annual * share
+    cost_pv = np.asarray(programme_cost_value(annual_g, d, horizon=h), float)
+
+    # ---- point estimates ------------------------------------------------------------------
+    est = wide["estimate"]
+    r0 = est["retention_rate"].to_numpy(float)
+    contrib = (est["margin_value"] - est["cost_to_serve_value"]).to_numpy(float)
+    g0 = est["margin_growth_rate"].to_numpy(float)
+    p_used = np.minimum(float(points), 1.0 - r0)
+    _check_region(func, r0 + p_used, d, g0, h, what="horizon")
+    clv0 = _clv(contrib, r0, d, g0, h, timing)
+    clv1 = _clv(contrib, r0 + p_used, d, g0, h, timing)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.where(clv0 > 0, (clv1 - clv0) / clv0, np.nan)
+    breakeven = _breakeven_target_retention(cost_pv / n_acc, contrib, r0, d, g0, h, timing) - r0
+
+    # ---- draws ------------------------------------------------------------------------------
+    z = stats.norm.ppf(1 - alpha / 2)
+    rng = np.random.default_rng(seed)
+    G = len(prog_groups)
+
+    def draw(parameter):
+        sd = ((wide["ci_upper"][parameter] - wide["ci_lower"][parameter]).to_numpy(float) / (2 * z))
+        sd = np.where(np.isfinite(sd), sd, 0.0)
+        return est[parameter].to_numpy(float)[:, None] + sd[:, None] * rng.standard_normal((G, n_draws))
+
+    r_d = np.clip(draw("retention_rate"), 0.0, 1.0)
+    c_d = draw("margin_value") - draw("cost_to_serve_value")
+    g_d = np.maximum(draw("margin_growth_rate"), -0.99)
+    raised = np.minimum(r_d + p_used[:, None], 1.0)
+    valid = np.ones_like(r_d, dtype=bool)
+    if h is None:
+        valid &= raised * (1 + g_d) < 1 + d
+    r_s, g_s = np.where(valid, r_d, 0.0), np.where(valid, g_d, 0.0)
+    raised = np.where(valid, raised, 0.0)
+    b_d = _clv(c_d, r_s, d, g_s, h, timing)
+    a_d = _clv(c_d, raised, d, g_s, h, timing)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        value_d = np.where(valid, n_acc[:, None] * (a_d - b_d), np.nan)
+        rel_d = np.where(valid & (b_d > 0), (a_d - b_d) / b_d, np.nan)
+        cc = np.broadcast_to((cost_pv / n_acc)[:, None], r_s.shape)
+        be_d = np.where(valid, _breakeven_target_retention(cc, c_d, r_s, d, g_s, h, timing) - r_s, np.nan)
+
+    groups = pd.DataFrame({
+        "group": prog_groups, "n_accounts": n_acc.astype(int), "cost_share": share, "annual_cost": annual_g,
+        "cost_value": cost_pv, "points": p_used, "clv_base": clv0, "clv_raised": clv1,
+        "value": n_acc * (clv1 - clv0), "clv_uplift": rel, "breakeven": breakeven,
+    })
+    frozen = {}
+    for name, arr in (("value", value_d), ("clv_uplift", rel_d), ("breakeven", be_d)):
+        arr = np.array(arr, dtype=float)
+        arr.setflags(write=False)
+        frozen[name] = arr
+    settings = MappingProxyType({
+        "discount_rate": d, "horizon": h, "timing": timing, "points": float(points), "growth_cap": growth_cap,
+        "alpha": alpha, "n_draws": int(n_draws), "seed": seed, "annual_cost": annual,
+        "cost_value": float(programme_cost_value(annual, d, horizon=h)), "freq": freq, "churn_gap": gap,
+    })
+    return RetentionProgramme(calibration=calibration, inputs=inputs, groups=groups,
+                              draws=MappingProxyType(frozen), settings=settings)
+
+
+# ---------------------------------------------------------------------------------
+# More figures, and the interactive explorer
+# ---------------------------------------------------------------------------------
+def plot_breakeven(table: pd.DataFrame, *, ax=None, **kwargs):
+    """Break-even retention uplift per group, against the headroom to 100 % retention.
+
+    Parameters
+    ----------
+    table : DataFrame
+        :meth:`RetentionProgramme.breakeven_table` (``group, estimate, ci_lower,
+        ci_upper, headroom``).
+    ax : matplotlib Axes, optional
+    **kwargs
+        Passed to ``ax.errorbar``.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        Points on the x axis in percentage points: a dot at the break-even estimate, a
+        line for its interval (an arrow when it reaches past 100 % retention) and a grey
+        bar for the headroom, the most any programme can add.
+    """
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots()
+    y = np.arange(len(table))
+    head = 100 * table["headroom"].to_numpy(float)
+    est = 100 * table["estimate"].to_numpy(float)
+    lo = 100 * table["ci_lower"].to_numpy(float)
+    hi = 100 * table["ci_upper"].to_numpy(float)
+    right = np.nanmax(np.concatenate([head, np.where(np.isfinite(est), est, np.nan),
+                                      np.where(np.isfinite(hi), hi, np.nan)]))
+    right = 1.1 * right if np.isfinite(right) and right > 0 else 1.0
+    ax.barh(y, head, color="0.88", height=0.6, label="headroom to 100% retention")
+    hi_draw = np.where(np.isfinite(hi), hi, right)
+    est_draw = np.where(np.isfinite(est), est, np.nan)
+    lo_draw = np.where(np.isfinite(lo), lo, right)
+    ax.hlines(y, lo_draw, hi_draw, color="C0", linewidth=2.5, label="interval")
+    ax.errorbar(est_draw, y, fmt="o", color="C0", markersize=8, label="break-even uplift", **kwargs)
+    for i in np.flatnonzero(~np.isfinite(hi)):
+        ax.annotate("", xy=(right, y[i]), xytext=(lo_draw[i], y[i]),
+                    arrowprops={"arrowstyle": "->", "color": "C0"})
+    ax.set_yticks(y, list(table["group"].astype(str)))
+    ax.invert_yaxis()
+    ax.set_xlim(0, right)
+    ax.set_xlabel("retention uplift (percentage points)")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncols=3, fontsize="small")
+    return ax
+
+
+def plot_sobol(table: pd.DataFrame, *, ax=None, **kwargs):
+    """Bar chart of first-order (S1) and total (ST) Sobol indices with their intervals.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Output of :func:`sobol_indices`.
+    ax : matplotlib Axes, optional
+    **kwargs
+        Passed to ``ax.barh``.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        One pair of bars per input, largest total index at the top.
+    """
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots()
+    y = np.arange(len(table))
+    hgt = 0.38
+    ax.barh(y - hgt / 2, table["S1"], height=hgt, xerr=table["S1_conf"], color="C0",
+            label="S1 (alone)", **kwargs)
+    ax.barh(y + hgt / 2, table["ST"], height=hgt, xerr=table["ST_conf"], color="C1",
+            label="ST (with interactions)", **kwargs)
+    ax.set_yticks(y, list(table["input"].astype(str)))
+    ax.invert_yaxis()
+    ax.set_xlim(0, max(1.0, float(np.nanmax(table["ST"] + table["ST_conf"]))))
+    ax.set_xlabel("share of output variance")
+    ax.legend(loc="lower right")
+    return ax
+
+
+def retention_explorer(result: RetentionProgramme, *, group: str = ALL_KEY_ACCOUNTS, currency: str = "EUR"):
+    """Sliders (ipywidgets) over one programme group's base case, for a workshop.
+
+    Moves base retention, the uplift, margin, cost to serve, growth, discount rate and
+    horizon, and shows the CLV per account, the value of the uplift for the group's
+    accounts, and the break-even uplift.  For JupyterLab; static reports do not show it.
+
+    Returns
+    -------
+    ipywidgets.Widget
+    """
+    import ipywidgets as widgets
+
+    from kamtools.plots import format_currency
+
+    b = result.base(group)
+    row = result.groups.set_index("group").loc[group]
+    n, annual = float(row["n_accounts"]), float(row["annual_cost"])
+    m_max = max(b["margin"], 1.0) * 2
+
+    def show(retention, uplift_points, margin, cost_to_serve, growth, discount_rate, horizon_years):
+        return widgets.HTML(explorer_text(retention, uplift_points / 100, margin, cost_to_serve, growth,
+                                          discount_rate, horizon_years, n, annual, b["timing"], currency,
+                                          format_currency))
+
+    slider = dict(continuous_update=False, style={"description_width": "initial"})
+    controls = {
+        "retention": widgets.FloatSlider(value=b["retention"], min=0.5, max=1.0, step=0.005,
+                                         description="base retention", readout_format=".3f", **slider),
+        "uplift_points": widgets.FloatSlider(value=100 * result.settings["points"], min=0.0, max=20.0, step=0.5,
+                                             description="uplift (points)", **slider),
+        "margin": widgets.FloatSlider(value=b["margin"], min=0.0, max=m_max, step=m_max / 200,
+                                      description="margin / year", **slider),
+        "cost_to_serve": widgets.FloatSlider(value=b["cost_to_serve"], min=0.0, max=m_max / 2, step=m_max / 400,
+                                             description="cost to serve / year", **slider),
+        "growth": widgets.FloatSlider(value=b["growth"], min=-0.1, max=0.2, step=0.005,
+                                      description="margin growth", **slider),
+        "discount_rate": widgets.FloatSlider(value=b["discount_rate"], min=0.0, max=0.3, step=0.005,
+                                             description="discount rate", **slider),
+        "horizon_years": widgets.IntSlider(value=b["horizon"] or 30, min=1, max=30,
+                                           description="horizon (years)", **slider),
+    }
+    out = widgets.interactive_output(lambda **kw: _display(show(**kw)), controls)
+    return widgets.VBox([widgets.VBox(list(controls.values())), out])
+
+
+def _display(obj):  # pragma: no cover - only inside a live kernel
+    from IPython.display import display
+
+    display(obj)
+
+
+def explorer_text(retention, points, margin, cost_to_serve, growth, discount_rate, horizon, n_accounts,
+                  annual_cost, timing="next", currency="EUR", formatter=None) -> str:
+    """The explorer's text for one setting (HTML): CLV, value of the uplift, break-even.
+
+    Used by :func:`retention_explorer`; returns a message instead of raising for
+    settings outside the valid region.
+    """
+    if formatter is None:
+        from kamtools.plots import format_currency as formatter
+    raised = min(1.0, retention + points)
+    try:
+        base = contribution_clv(margin, retention, discount_rate, cost_to_serve=cost_to_serve, growth=growth,
+                                horizon=horizon, timing=timing)
+        up = contribution_clv(margin, raised, discount_rate, cost_to_serve=cost_to_serve, growth=growth,
+                              horizon=horizon, timing=timing)
+        cost = programme_cost_value(annual_cost, discount_rate, horizon=horizon)
+        be = breakeven_retention_uplift(cost, n_accounts=n_accounts, margin=margin - cost_to_serve,
+                                        retention=retention, discount_rate=discount_rate, growth=growth,
+                                        timing=timing, horizon=horizon)
+    except ParameterError as exc:
+        return f"<p>Outside the model's valid region: {exc}</p>"
+    rel = f" ({(up - base) / base:+.0%} CLV)" if base > 0 else ""
+    over = "" if horizon is None else f" over {horizon:g} years"
+    be_text = "not reachable below 100% retention" if not np.isfinite(be) else f"+{100 * be:.1f} points"
+    return (f"<p>CLV per account: <b>{formatter(base, currency)}</b> &rarr; {formatter(up, currency)} "
+            f"at {raised:.1%} retention{rel}.<br>"
+            f"+{100 * (raised - retention):.1f} points for {n_accounts:g} accounts: "
+            f"<b>{formatter(n_accounts * (up - base), currency)}</b>{over}; programme cost "
+            f"{formatter(cost, currency)}; break-even uplift <b>{be_text}</b>.</p>")

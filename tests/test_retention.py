@@ -27,6 +27,7 @@ from scipy import stats  # noqa: E402
 import kamtools.retention as kr  # noqa: E402
 from kamtools.exceptions import DataValidationError, ParameterError  # noqa: E402
 from kamtools.retention import (  # noqa: E402
+    ALL_KEY_ACCOUNTS,
     GLS_2004_ELASTICITIES,
     book_profit,
     breakeven_from_calibration,
@@ -43,6 +44,19 @@ from kamtools.retention import (  # noqa: E402
     sensitivity_grid,
     sobol_indices,
     tornado,
+)
+from kamtools.retention import (  # noqa: E402
+    RetentionProgramme,
+    contribution_clv,
+    explorer_text,
+    plot_breakeven,
+    plot_sobol,
+    programme_annual_cost,
+    programme_cost_value,
+    programme_net_value,
+    reichheld_figure,
+    retention_explorer,
+    retention_programme_summary,
 )
 
 HYP = settings(max_examples=60, deadline=None)
@@ -528,17 +542,23 @@ class TestCalibrateRecovery:
         assert g["n"] == G
 
 
-def test_calibration_recovers_sample_world_retention():
+@pytest.fixture(scope="module")
+def sample_world():
+    """The default synthetic world (seed 0) and its panel, built once for this file."""
+    sample = pytest.importorskip("kamtools.sample")
+    panel_mod = pytest.importorskip("kamtools.panel")
+    world = sample.generate_world(seed=0)
+    return world, panel_mod.build_panel(world.tables)
+
+
+def test_calibration_recovers_sample_world_retention(sample_world):
     """kamtools.sample: truth.annual_retention per segment (non-KAM hazard, average account).
 
     The estimate is biased down for SMB (rare buyers: some alive accounts show 12 idle months
     and count as lost; see calibrate_retention Notes), so the check is the interval for the
     segments that buy monthly and a 0.05 tolerance for all.
     """
-    sample = pytest.importorskip("kamtools.sample")
-    panel_mod = pytest.importorskip("kamtools.panel")
-    world = sample.generate_world(seed=0)
-    panel = panel_mod.build_panel(world.tables)
+    world, panel = sample_world
     tab = calibrate_retention(panel, by="segment", accounts=world.accounts)
     r = tab[tab.parameter == "retention_rate"].set_index("group")
     truth = world.truth.annual_retention
@@ -730,6 +750,16 @@ class TestSobol:
         assert s["input"].iloc[0] == "retention"
         assert s.attrs["n_evaluations"] == 1024 * 5
 
+    def test_seed_zero_is_reproducible(self):
+        # SALib's analyze ignores seed=0 (falsy) and would bootstrap from numpy's global state
+        bounds = {"x1": (0, 1), "x2": (0, 2)}
+        a = sobol_indices(lambda x1, x2: 3 * x1 + x2 * x1, bounds, n=256, seed=0)
+        np.random.seed(123)  # noqa: NPY002 - disturb the global state on purpose
+        b = sobol_indices(lambda x1, x2: 3 * x1 + x2 * x1, bounds, n=256, seed=0)
+        pd.testing.assert_frame_equal(a, b)
+        c = sobol_indices(lambda x1, x2: 3 * x1 + x2 * x1, bounds, n=256, seed=1)
+        assert not np.allclose(a["S1_conf"], c["S1_conf"])
+
     def test_refuses_bounds_entering_invalid_region(self):
         with pytest.raises(ParameterError, match=r"'bounds' parameter of sobol_indices must keep "
                                                  r"retention\*\(1\+growth\) < 1\+discount_rate over the whole box. "
@@ -754,5 +784,311 @@ def test_docstring_examples():
 def test_public_names():
     assert set(kr.__all__) >= {"retention_clv", "clv_elasticities", "retention_uplift", "tornado", "sobol_indices",
                                "book_profit", "calibrate_retention", "sensitivity_grid", "breakeven_retention_uplift",
-                               "plot_tornado", "plot_heatmap", "reichheld_table", "GLS_2004_ELASTICITIES"}
+                               "plot_tornado", "plot_heatmap", "reichheld_table", "GLS_2004_ELASTICITIES",
+                               "retention_programme_summary", "RetentionProgramme", "contribution_clv",
+                               "programme_cost_value", "programme_annual_cost", "programme_net_value",
+                               "plot_breakeven", "plot_sobol", "reichheld_figure", "retention_explorer"}
     assert all(hasattr(kr, name) for name in kr.__all__)
+
+
+# =====================================================================================
+# The programme: contribution CLV, programme cost, net value, the end-to-end summary
+# =====================================================================================
+class TestProgrammeBuildingBlocks:
+    def test_contribution_clv_by_hand(self):
+        # (120 - 20) * 0.8 / (1.12 - 0.8) = 250
+        assert contribution_clv(120, 0.8, 0.12, cost_to_serve=20) == pytest.approx(250.0)
+        idx = pd.Index(["a", "b"])
+        out = contribution_clv(pd.Series([120.0, 60.0], index=idx), 0.8, 0.12, cost_to_serve=20, horizon=1)
+        # one payment: 100 * 0.8 / 1.12 and 40 * 0.8 / 1.12
+        assert out.index.equals(idx) and out.tolist() == pytest.approx([80 / 1.12, 32 / 1.12])
+        with pytest.raises(ParameterError, match=r"'cost_to_serve' parameter of contribution_clv must be finite"):
+            contribution_clv(100, 0.8, 0.12, cost_to_serve=np.inf)
+
+    def test_programme_cost_value_by_hand(self):
+        # 100/1.1 + 100/1.21 = 90.909091 + 82.644628 = 173.553719; perpetuity 100/0.1 = 1000
+        assert programme_cost_value(100, 0.10, horizon=2) == pytest.approx(173.553719, abs=1e-6)
+        assert programme_cost_value(100, 0.10) == pytest.approx(1000.0)
+        assert programme_cost_value(100, 0.0, horizon=7) == pytest.approx(700.0)
+        np.testing.assert_allclose(programme_cost_value([100, 200], 0.10, horizon=1), [100 / 1.1, 200 / 1.1])
+        with pytest.raises(ParameterError, match=r"'discount_rate' parameter of programme_cost_value must be > 0 "
+                                                 r"for an infinite horizon"):
+            programme_cost_value(100, 0.0)
+        with pytest.raises(ParameterError, match=r"'annual_cost' parameter .* >= 0"):
+            programme_cost_value(-1, 0.1, horizon=3)
+
+    @HYP
+    @given(c=st.floats(0, 1e6), d=st.floats(-0.5, 0.5), T=st.integers(1, 40))
+    def test_programme_cost_value_equals_sum_of_payments(self, c, d, T):
+        t = np.arange(1, T + 1)
+        assert programme_cost_value(c, d, horizon=T) == pytest.approx(np.sum(c / (1 + d) ** t), rel=1e-9, abs=1e-6)
+
+    def test_programme_annual_cost(self):
+        months = pd.date_range("2024-01-01", periods=18, freq="MS")
+        costs = pd.DataFrame({"period": np.repeat(months, 2), "cost": [25.0, 25.0] * 6 + [3.0, 2.0] * 12,
+                              "item": ["salaries", "travel"] * 18})
+        # last 12 months: 12 * (3 + 2) = 60; 3 months of 50 annualised: 150 * 12 / 3 = 600
+        assert programme_annual_cost(costs) == pytest.approx(60.0)
+        assert programme_annual_cost(costs.head(6)) == pytest.approx(600.0)
+        # 6 months window: 6 * 5 = 30 -> 60 a year
+        assert programme_annual_cost(costs, months=6) == pytest.approx(60.0)
+        with pytest.raises(DataValidationError, match=r"programme_costs: programme_annual_cost needs columns \['cost'\]"):
+            programme_annual_cost(costs.drop(columns="cost"))
+        with pytest.raises(DataValidationError, match=r"column 'cost' must be numeric; 1 of 36 rows"):
+            programme_annual_cost(costs.assign(cost=costs["cost"].astype(object).where(costs.index != 3, "n/a")))
+
+    @pytest.mark.parametrize("timing", ["next", "now", "end"])
+    @pytest.mark.parametrize("horizon", [None, 8])
+    def test_net_value_is_zero_at_breakeven(self, timing, horizon):
+        # two routes: the break-even solver and the net value of the programme at its answer
+        kw = dict(margin=120.0, cost_to_serve=20.0, discount_rate=np.array([0.06, 0.1, 0.14]), growth=0.03)
+        cost = programme_cost_value(300.0, kw["discount_rate"], horizon=horizon)
+        be = breakeven_retention_uplift(cost, n_accounts=12, margin=100.0, retention=0.8,
+                                        discount_rate=kw["discount_rate"], growth=0.03, timing=timing, horizon=horizon)
+        net = programme_net_value(0.8 + be, base_retention=0.8, n_accounts=12, annual_cost=300.0, horizon=horizon,
+                                  timing=timing, **kw)
+        np.testing.assert_allclose(net, 0.0, atol=1e-6)
+        # faster margin growth makes each retained year worth more: less uplift needed
+        faster = breakeven_retention_uplift(cost, n_accounts=12, margin=100.0, retention=0.8,
+                                            discount_rate=kw["discount_rate"], growth=0.06, timing=timing,
+                                            horizon=horizon)
+        assert np.all(faster < be)
+
+    def test_net_value_by_hand(self):
+        # 10 accounts * (314.8148 - 250) - 40 / 0.12 = 648.148 - 333.333 = 314.815
+        got = programme_net_value(0.85, base_retention=0.8, margin=100, discount_rate=0.12, n_accounts=10,
+                                  annual_cost=40)
+        assert got == pytest.approx(10 * (85 / 0.27 - 250) - 40 / 0.12)
+        with pytest.raises(ParameterError, match=r"'n_accounts' parameter of programme_net_value must be finite and > 0"):
+            programme_net_value(0.85, base_retention=0.8, margin=100, discount_rate=0.12, n_accounts=0, annual_cost=1)
+
+
+def _programme_world(seed=21):
+    """Key accounts in two segments, comparable non-key accounts, and a segment without key accounts."""
+    rng = np.random.default_rng(seed)
+    key = _simulate_panel(rng, 80, 0.95, 0.10, margin=12000.0, months=48)
+    key["account_id"] = key["account_id"].str.replace("A", "K")
+    comparable = _simulate_panel(rng, 240, 0.85, 0.0, margin=2400.0, months=48)
+    comparable["account_id"] = comparable["account_id"].str.replace("A", "N")
+    small = _simulate_panel(rng, 80, 0.70, 0.0, margin=600.0, months=48)
+    small["account_id"] = small["account_id"].str.replace("A", "S")
+    panel = pd.concat([key, comparable, small], ignore_index=True)
+    ids = pd.Series(panel["account_id"].unique())
+    number = ids.str[1:].astype(int)
+    accounts = pd.DataFrame({
+        "account_id": ids,
+        "is_key_account": ids.str.startswith("K"),
+        "segment": np.where(ids.str.startswith("S"), "Small", np.where(number % 2 == 0, "Big", "Mid")),
+        "cost_to_serve": np.select([ids.str.startswith("K"), ids.str.startswith("N")], [2000.0, 300.0], 100.0),
+    })
+    return panel, accounts
+
+
+@pytest.fixture(scope="module")
+def programme_world():
+    return _programme_world()
+
+
+@pytest.fixture(scope="module")
+def programme_result(programme_world):
+    panel, accounts = programme_world
+    return retention_programme_summary(panel, accounts, **TestRetentionProgrammeSummary.KW)
+
+
+class TestRetentionProgrammeSummary:
+    KW = dict(discount_rate=0.1, horizon=10, growth_cap=0.05, annual_cost=250_000.0, n_draws=500, seed=3)
+
+    def test_inputs_come_from_the_documented_groups(self, programme_result, programme_world):
+        panel, accounts = programme_world
+        res = programme_result
+        assert isinstance(res, RetentionProgramme)
+        assert res.groups["group"].tolist() == [ALL_KEY_ACCOUNTS, "Big", "Mid"]  # no key account in Small
+        cal = res.calibration.set_index(["group", "parameter"])["estimate"]
+        inp = res.inputs.set_index(["group", "parameter"])
+        # base retention: the non-key accounts of the key accounts' segments; the rest: the key accounts
+        assert inp.loc[(ALL_KEY_ACCOUNTS, "retention_rate"), "estimate"] == cal[("non-key, same segments", "retention_rate")]
+        assert inp.loc[(ALL_KEY_ACCOUNTS, "margin_value"), "estimate"] == cal[("key accounts", "margin_value")]
+        assert inp.loc[(ALL_KEY_ACCOUNTS, "cost_to_serve_value"), "estimate"] == 2000.0
+        assert inp.loc[("Big", "retention_rate"), "estimate"] == cal[("Big / non-key", "retention_rate")]
+        assert inp.loc[("Mid", "margin_value"), "estimate"] == cal[("Mid / key", "margin_value")]
+        # simulated key-account growth is +10 %/yr: the 5 % cap binds and leaves no interval
+        assert cal[("key accounts", "margin_growth_rate")] > 0.05
+        g = inp.loc[(ALL_KEY_ACCOUNTS, "margin_growth_rate")]
+        assert (g["estimate"], g["ci_lower"], g["ci_upper"]) == (0.05, 0.05, 0.05)
+        assert g["source"] == "calibrated: key accounts; capped at 0.05"
+        # the proxy is near the simulated no-programme retention (0.85), well below the key accounts' (0.95)
+        assert inp.loc[(ALL_KEY_ACCOUNTS, "retention_rate"), "estimate"] == pytest.approx(0.85, abs=0.05)
+        assert cal[("key accounts", "retention_rate")] == pytest.approx(0.95, abs=0.03)
+
+    def test_value_and_breakeven_by_second_route(self, programme_result, programme_world):
+        panel, accounts = programme_world
+        res = programme_result
+        g = res.groups.set_index("group")
+        # live key accounts: active in the last 12 months of the panel, counted directly
+        last = panel[panel["account_id"].str.startswith("K")].groupby("account_id")["period"].max()
+        live = last[last > panel["period"].max() - pd.DateOffset(months=12)].index
+        assert g.loc[ALL_KEY_ACCOUNTS, "n_accounts"] == len(live)
+        assert g.loc["Big", "n_accounts"] + g.loc["Mid", "n_accounts"] == len(live)
+        assert g.loc[["Big", "Mid"], "cost_share"].sum() == pytest.approx(1.0)
+        for group in g.index:
+            b = res.base(group)
+            n = g.loc[group, "n_accounts"]
+            kw = dict(cost_to_serve=b["cost_to_serve"], growth=0.05, horizon=10)
+            before = contribution_clv(b["margin"], b["retention"], 0.1, **kw)
+            after = contribution_clv(b["margin"], b["retention"] + 0.05, 0.1, **kw)
+            assert g.loc[group, "value"] == pytest.approx(n * (after - before), rel=1e-12)
+            assert g.loc[group, "clv_uplift"] == pytest.approx(after / before - 1, rel=1e-12)
+            pv = programme_cost_value(250_000.0 * n / len(live), 0.1, horizon=10)
+            assert g.loc[group, "cost_value"] == pytest.approx(pv)
+            be = breakeven_retention_uplift(pv, n_accounts=n, margin=b["margin"] - b["cost_to_serve"],
+                                            retention=b["retention"], discount_rate=0.1, growth=0.05, horizon=10)
+            assert g.loc[group, "breakeven"] == pytest.approx(be, rel=1e-9)
+        table = res.breakeven_table()
+        assert list(table.columns) == ["group", "n_accounts", "base_retention", "headroom", "annual_cost", "cost_value",
+                                       "estimate", "ci_lower", "ci_upper", "p_unattainable", "n_draws"]
+        row = table.set_index("group").loc[ALL_KEY_ACCOUNTS]
+        assert row["ci_lower"] < row["estimate"] < row["ci_upper"]
+
+    def test_draws_are_seeded_and_intervals_nest(self, programme_result, programme_world):
+        panel, accounts = programme_world
+        a = programme_result
+        b = retention_programme_summary(panel, accounts, **self.KW)
+        c = retention_programme_summary(panel, accounts, **(self.KW | {"seed": 4}))
+        np.testing.assert_array_equal(a.draws["breakeven"], b.draws["breakeven"])
+        assert not np.array_equal(a.draws["breakeven"], c.draws["breakeven"])
+        with pytest.raises(ValueError, match="read-only"):
+            a.draws["value"][0, 0] = 0.0
+        wide, narrow = a.summary(alpha=0.05), a.summary(alpha=0.5)
+        assert list(wide.columns) == ["group", "term", "estimate", "std_err", "ci_lower", "ci_upper"]
+        assert set(wide["term"]) == {"value_of_points", "clv_uplift", "breakeven_uplift"}
+        assert (narrow["ci_lower"] >= wide["ci_lower"]).all() and (narrow["ci_upper"] <= wide["ci_upper"]).all()
+
+    def test_headline_is_computed(self, programme_result, programme_world):
+        panel, accounts = programme_world
+        res = programme_result
+        g = res.groups.iloc[0]
+        be = res.breakeven_table().iloc[0]
+        text = res.headline("EUR")
+        from kamtools.plots import format_currency
+
+        assert text == (f"+5 points of key-account retention is worth {format_currency(g['value'], 'EUR')} over 10 "
+                        f"years ({g['clv_uplift']:+.0%} CLV); the programme breaks even at +{100 * g['breakeven']:.1f} "
+                        f"points (95% interval +{100 * be['ci_lower']:.1f} to +{100 * be['ci_upper']:.1f})")
+
+    def test_headroom_unattainable_and_overrides(self, programme_world):
+        panel, accounts = programme_world
+        res = retention_programme_summary(panel, accounts, **(self.KW | {"overrides": {"retention_rate": 0.98}}))
+        assert res.groups["points"].tolist() == pytest.approx([0.02] * 3)
+        inp = res.inputs[res.inputs["parameter"] == "retention_rate"]
+        assert (inp["source"] == "override").all() and (inp["ci_lower"] == 0.98).all()
+        assert res.headline().startswith("+2 points of key-account retention (to 100%) is worth")
+        costly = retention_programme_summary(panel, accounts, **(self.KW | {"annual_cost": 1e12}))
+        assert np.isinf(costly.groups["breakeven"]).all()
+        assert costly.headline().endswith("even 100% retention would not pay back the programme")
+        assert (costly.breakeven_table()["p_unattainable"] == 1.0).all()
+        one = retention_programme_summary(panel, accounts, **(self.KW | {"overrides": {"Big": {"margin_value": 5000}}}))
+        m = one.inputs[one.inputs["parameter"] == "margin_value"].set_index("group")
+        assert m.loc["Big", ["estimate", "ci_lower", "ci_upper"]].tolist() == [5000.0] * 3
+        assert m.loc["Mid", "source"].startswith("calibrated")
+
+    def test_ranges_grids_and_elasticities(self, programme_result, programme_world):
+        panel, accounts = programme_world
+        res = programme_result
+        rg = res.ranges(discount_rate=(0.06, 0.14), growth=[0.0, 0.05], margin=(1.0, 2.0))
+        inp = res.inputs[res.inputs["group"] == ALL_KEY_ACCOUNTS].set_index("parameter")
+        assert list(rg) == ["retention", "margin", "growth", "discount_rate"]  # cost to serve has no spread
+        assert rg["retention"] == (inp.loc["retention_rate", "ci_lower"], inp.loc["retention_rate", "ci_upper"])
+        assert rg["margin"] == (1.0, 2.0) and rg["growth"] == (0.0, 0.05)
+        with pytest.raises(ParameterError, match=r"'price' parameter of RetentionProgramme.ranges must be one of"):
+            res.ranges(price=(1, 2))
+        with pytest.raises(ParameterError, match=r"'group' parameter of RetentionProgramme.base must be one of"):
+            res.base("Small")
+        clv, net = res.grids("discount_rate", [0.06, 0.1, 0.14])
+        b = res.base()
+        np.testing.assert_allclose(clv["output"], contribution_clv(
+            b["margin"], clv["retention"].to_numpy(), clv["discount_rate"].to_numpy(), cost_to_serve=b["cost_to_serve"],
+            growth=b["growth"], horizon=10))
+        # net value is zero at the group's break-even (d = 0.1) and negative at the base retention
+        at_base = net[(net["discount_rate"] == 0.1) & np.isclose(net["retention"], b["retention"])]["output"]
+        assert at_base.item() == pytest.approx(-res.groups["cost_value"].iloc[0])
+        e = res.elasticities().set_index("input")
+        D = 1.1 - b["retention"] * 1.05
+        assert e.loc["retention", "closed_form"] == pytest.approx(1.1 / D)  # "next": (1+d)/(1+d-r(1+g))
+
+    def test_without_segments_and_errors(self, programme_world):
+        panel, accounts = programme_world
+        res = retention_programme_summary(panel, accounts.drop(columns="segment"), **self.KW)
+        assert res.groups["group"].tolist() == [ALL_KEY_ACCOUNTS]
+        assert res.inputs.set_index("parameter").loc["retention_rate", "source"] == "calibrated: non-key accounts"
+        with pytest.raises(DataValidationError, match=r"accounts: retention_programme_summary needs column 'is_key_account'"):
+            retention_programme_summary(panel, accounts.drop(columns="is_key_account"), **self.KW)
+        with pytest.raises(DataValidationError, match=r"found no key account"):
+            retention_programme_summary(panel, accounts.assign(is_key_account=False), **self.KW)
+        with pytest.raises(ParameterError, match=r"'programme_costs' parameter of retention_programme_summary"):
+            retention_programme_summary(panel, accounts, **(self.KW | {"annual_cost": None}))
+        with pytest.raises(ParameterError, match=r"'overrides' parameter .* must name parameters among"):
+            retention_programme_summary(panel, accounts, **(self.KW | {"overrides": {"Big": {"churn": 0.1}}}))
+        with pytest.raises(ParameterError, match=r"'overrides' parameter .* Got 'Small' instead"):
+            retention_programme_summary(panel, accounts, **(self.KW | {"overrides": {"Small": {"margin_value": 1}}}))
+        with pytest.raises(ParameterError, match=r"'horizon' parameter of retention_programme_summary must keep "
+                                                 r"retention\*\(1\+growth\) < 1\+discount_rate"):
+            retention_programme_summary(panel, accounts, **(self.KW | {
+                "horizon": None, "growth_cap": None, "overrides": {"retention_rate": 0.9, "margin_growth_rate": 0.2}}))
+        with pytest.raises(ParameterError, match=r"'points' parameter .* in \(0, 1\]"):
+            retention_programme_summary(panel, accounts, **(self.KW | {"points": 5}))
+
+    def test_sample_world(self, sample_world):
+        """Recovery: the non-key proxy of base retention contains the world's no-KAM retention."""
+        world, panel = sample_world
+        res = retention_programme_summary(panel, world.accounts, world.tables["programme_costs"], discount_rate=0.1,
+                                          horizon=10, growth_cap=0.05, n_draws=300)
+        inp = res.inputs[res.inputs["parameter"] == "retention_rate"].set_index("group")
+        for segment in ("Enterprise", "Mid-market"):
+            truth = world.truth.annual_retention[segment]
+            assert inp.loc[segment, "ci_lower"] <= truth <= inp.loc[segment, "ci_upper"], segment
+        costs = world.tables["programme_costs"]
+        last12 = costs[costs["period"] > costs["period"].max() - pd.DateOffset(months=12)]
+        assert res.settings["annual_cost"] == pytest.approx(last12["cost"].sum())
+        live = panel[panel["active"] & (panel["period"] > panel["period"].max() - pd.DateOffset(months=12))]
+        assert res.groups["n_accounts"].iloc[0] == live.loc[live["account_id"].isin(world.truth.kam_accounts),
+                                                            "account_id"].nunique()
+
+
+class TestProgrammeFigures:
+    def test_plot_breakeven_marks_unattainable(self):
+        table = pd.DataFrame({"group": ["a", "b"], "headroom": [0.1, 0.05], "estimate": [0.02, 0.04],
+                              "ci_lower": [0.01, 0.03], "ci_upper": [0.03, np.inf]})
+        ax = plot_breakeven(table)
+        assert len(ax.patches) == 2  # headroom bars
+        assert len(ax.texts) == 1  # one arrow: the interval of "b" runs past 100 % retention
+        assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b"]
+        assert ax.get_xlim() == pytest.approx((0, 11.0))  # 1.1 x the largest finite value (10 points)
+
+    def test_plot_sobol_and_reichheld_figure(self):
+        s = pd.DataFrame({"input": ["x", "y"], "S1": [0.6, 0.3], "S1_conf": [0.02, 0.02], "ST": [0.65, 0.35],
+                          "ST_conf": [0.01, 0.01]})
+        ax = plot_sobol(s)
+        assert len(ax.patches) == 4 and ax.get_yticklabels()[0].get_text() == "x"
+        fig = reichheld_figure(reichheld_table())
+        assert len(fig.axes) == 3 and all(a.get_ylim()[1] == 2.0 for a in fig.axes)
+        assert fig.axes[0].get_legend() is not None and fig.axes[1].get_legend() is None
+
+    def test_heatmap_with_contour_of_another_grid(self):
+        base = {"margin": 100.0, "retention": 0.8, "discount_rate": 0.12}
+        g = sensitivity_grid(retention_clv, base, x=("retention", [0.7, 0.8, 0.9]), y=("discount_rate", [0.1, 0.2]))
+        other = g.assign(output=g["retention"] - 0.85)
+        ax = plot_heatmap(g, contour_level=0.0, contour_grid=other, colorbar_label="CLV")
+        assert len(ax.collections) == 2
+        assert ax.figure.axes[-1].get_ylabel() == "CLV"
+        with pytest.raises(ParameterError, match=r"'contour_grid' parameter of plot_heatmap must have the columns"):
+            plot_heatmap(g, contour_level=0.0, contour_grid=other.drop(columns="output"))
+
+    def test_explorer(self, programme_result):
+        # CLV 250 -> 314.81; cost 40/0.12 = 333.33 for 10 accounts -> 33.33 each; target 283.33:
+        # r' = 283.33 * 1.12 / (100 + 283.33) = 0.82783 -> +2.8 points
+        text = explorer_text(0.8, 0.05, 100, 0, 0.0, 0.12, None, 10, 40, formatter=lambda v, c: f"{v:.2f}")
+        assert "250.00" in text and "314.81" in text and "+2.8 points" in text and "over" not in text
+        assert "Outside the model's valid region" in explorer_text(0.99, 0.05, 100, 0, 0.2, 0.1, None, 10, 40)
+        pytest.importorskip("ipywidgets")
+        widget = retention_explorer(programme_result)
+        assert len(widget.children[0].children) == 7
