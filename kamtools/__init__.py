@@ -22,9 +22,10 @@ _EXPORTS = {
     "panel": ["build_panel"],
     "sample": ["generate_world", "write_world"],
     "report": ["render_pack"],
+    "batch": ["render_batch"],
     "selection": ["account_criteria", "weighted_sum", "topsis", "select_key_accounts", "rank_robustness"],
     "kpi": ["nps", "nps_standard_error", "annualise_churn", "revenue_retention", "health_score", "kpi_table"],
-    "clv": ["rfm_summary", "BetaGeo", "GammaGamma", "customer_lifetime_value"],
+    "clv": ["rfm_summary", "BetaGeo", "GammaGamma", "customer_lifetime_value", "holdout_validation"],
     "roi": ["did", "event_study", "staggered_did", "programme_roi"],
     "retention": ["retention_clv", "clv_elasticities", "retention_uplift", "tornado", "sobol_indices"],
 }
