@@ -72,6 +72,27 @@ __all__ = [
     "accounts_turned_red",
     "early_warning_rate",
     "EarlyWarningResult",
+    "KPI_FAMILIES",
+    "KPI_LABELS",
+    "BAND_COLORS",
+    "analysis_period",
+    "key_accounts",
+    "portfolio_dashboard",
+    "format_dashboard",
+    "round_floats",
+    "health_measures",
+    "health_table",
+    "turned_red_table",
+    "manager_rollup",
+    "KpiHealthReport",
+    "kpi_health_report",
+    "ClvOverview",
+    "clv_overview",
+    "plot_kpi_trend",
+    "plot_health",
+    "plot_band_counts",
+    "plot_clv_distribution",
+    "plot_p_alive",
 ]
 
 PERIOD_WINDOW = "period"
@@ -1259,14 +1280,20 @@ def kpi_definitions() -> pd.DataFrame:
     Returns
     -------
     DataFrame
-        One row per KPI: ``kpi, table, columns, unit, formula`` — for the
-        workshop explanations in the notebook.
+        One row per KPI: ``kpi, table, columns, unit, formula``, then
+        ``family`` (1–10, the KAM KPI it belongs to, :data:`KPI_FAMILIES`; NA
+        for counts such as ``nps_responses``) and ``label`` (its reader-facing
+        name) — for the workshop explanations in the notebook.
     """
+    family = {k: n for n, _, k in KPI_FAMILIES}
     rows = [
-        {"kpi": k, "table": t, "columns": ", ".join(c), "unit": u, "formula": f}
+        {"kpi": k, "table": t, "columns": ", ".join(c), "unit": u, "formula": f,
+         "family": family.get(k), "label": KPI_LABELS.get(k, k)}
         for k, (t, c, u, f) in _REGISTRY.items()
     ]
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    out["family"] = out["family"].astype("Int64")
+    return out
 
 
 def _tables(dataset, func: str) -> dict[str, pd.DataFrame]:
@@ -1683,19 +1710,22 @@ def _interaction_families(grid, inter, account, targets, current):
 
 
 def _clv_family(grid, R, M, retention, discount_rate, horizon):
+    """Retention CLV of each account with revenue in the trailing year, at every period with a full year."""
     from kamtools.retention import retention_clv
 
-    t = grid.T - 1
     w = grid.w
-    rev = R[:, t - w + 1 : t + 1].sum(axis=1)
-    mar = M[:, t - w + 1 : t + 1].sum(axis=1)
-    ok = (rev > 0) & np.isfinite(mar) & np.isfinite(retention)
-    values = np.zeros(grid.n)
-    if ok.any():
-        values[ok] = np.asarray(retention_clv(mar[ok], retention[ok], discount_rate, horizon=horizon,
-                                              timing="next"), dtype=float)
-    ki = np.flatnonzero(ok)
-    return pd.DataFrame({"key": ki, "t": t, "window": 1, "clv": values[ki], "n": 1.0})
+    rev = _window_sum(R, w)
+    known = np.isfinite(M)
+    mar = _window_sum(np.where(known, M, 0.0), w)
+    unknown = _window_sum((~known).astype(float), w) > 0  # a margin unknown in the window: CLV unknown
+    full = np.arange(grid.T) >= w - 1
+    ok = (rev > 0) & ~unknown & full[None, :] & np.isfinite(retention)[:, None]
+    ki, ti = np.nonzero(ok)
+    values = np.zeros(len(ki))
+    if len(ki):
+        values = np.asarray(retention_clv(mar[ki, ti], retention[ki], discount_rate, horizon=horizon,
+                                          timing="next"), dtype=float)
+    return pd.DataFrame({"key": ki, "t": ti, "window": 1, "clv": values, "n": 1.0})
 
 
 class _Groups:
@@ -1808,8 +1838,9 @@ def kpi_table(
       ending at it), so long-lost accounts do not dilute them,
       ``acquisition_rate`` (levels ``channel`` and ``portfolio``; conversions
       up to ``as_of``), ``manager_satisfaction_score`` (levels
-      ``account_manager`` and ``portfolio``), ``clv_value`` (last period,
-      trailing year; summed over accounts at higher levels).
+      ``account_manager`` and ``portfolio``), ``clv_value`` (trailing
+      window only, from each period with a full year of history; summed over
+      accounts at higher levels).
 
     Parameters
     ----------
@@ -2289,7 +2320,10 @@ def health_score(
     present = np.isfinite(X)
     wp = present * w
     wsum = wp.sum(axis=1)
-    score = np.where(wsum > 0, np.nansum(np.where(present, X, 0.0) * w, axis=1) / np.where(wsum > 0, wsum, 1), np.nan)
+    # normalise the weights within each row before the sum: a convex combination stays within the
+    # measures even for tiny (subnormal) weights, where Σwx / Σw would round outside them
+    wn = wp / np.where(wsum > 0, wsum, 1.0)[:, None]
+    score = np.where(wsum > 0, np.sum(np.where(present, X, 0.0) * wn, axis=1), np.nan)
     out = pd.DataFrame(index=measures.index)
     out["score"] = score
     out["coverage"] = wsum / w.sum()
@@ -2572,3 +2606,1260 @@ def early_warning_rate(
         bands=bands,
         detail=detail,
     )
+
+
+# --------------------------------------------------------------------------------------
+# notebook 02 (KPI health): dashboard, health table, roll-ups, CLV overview
+# --------------------------------------------------------------------------------------
+#: The ten KAM KPIs of issue 5 in dashboard order: ``(number, family, kpi)`` where ``kpi`` is a
+#: :func:`kpi_table` name. A family with several rows shows each (satisfaction: NPS and CSAT).
+KPI_FAMILIES: tuple[tuple[int, str, str], ...] = (
+    (1, "Customer lifetime value", "clv_value"),
+    (2, "Referenceable customers", "referenceable_share"),
+    (3, "Customer satisfaction", "nps"),
+    (3, "Customer satisfaction", "nps_standard_error"),
+    (3, "Customer satisfaction", "csat_top2box_share"),
+    (3, "Customer satisfaction", "csat_mean_score"),
+    (4, "Customer outcomes", "outcomes_share"),
+    (5, "Customer interaction", "cadence_attainment"),
+    (5, "Customer interaction", "contacts_per_period"),
+    (5, "Customer interaction", "days_since_last_touch"),
+    (5, "Customer interaction", "longest_gap_days"),
+    (6, "Organic growth", "nrr"),
+    (6, "Organic growth", "grr"),
+    (6, "Organic growth", "repeat_purchase_share"),
+    (7, "Acquisition", "acquisition_rate"),
+    (8, "Upsell, cross-sell and renewal", "upsell_rate"),
+    (8, "Upsell, cross-sell and renewal", "cross_sell_rate"),
+    (8, "Upsell, cross-sell and renewal", "renewal_rate"),
+    (9, "Account-manager satisfaction", "manager_satisfaction_score"),
+    (10, "Churn", "logo_churn_rate"),
+    (10, "Churn", "logo_churn_annualised_rate"),
+    (10, "Churn", "revenue_churn_rate"),
+)
+
+#: Reader-facing names of the KPIs (the dashboard and the health table show these).
+KPI_LABELS: dict[str, str] = {
+    "clv_value": "CLV of current accounts (retention-based, total)",
+    "referenceable_share": "Referenceable accounts",
+    "nps": "NPS",
+    "nps_standard_error": "NPS standard error",
+    "csat_top2box_share": "CSAT, top-2-box share",
+    "csat_mean_score": "CSAT, mean rating (1–5)",
+    "outcomes_share": "Agreed goals met",
+    "cadence_attainment": "Contacts against cadence",
+    "contacts_per_period": "Contacts per account per period",
+    "days_since_last_touch": "Days since last touch (mean)",
+    "longest_gap_days": "Longest gap without a touch (days, mean)",
+    "nrr": "NRR, net revenue retention",
+    "grr": "GRR, gross revenue retention",
+    "repeat_purchase_share": "Repeat buyers among active accounts",
+    "acquisition_rate": "Prospects converted",
+    "upsell_rate": "Upsell rate (accounts that grew)",
+    "cross_sell_rate": "Cross-sell rate (new product line)",
+    "renewal_rate": "Renewal rate (bought again)",
+    "manager_satisfaction_score": "Account-manager satisfaction (1–5)",
+    "logo_churn_rate": "Logo churn",
+    "logo_churn_annualised_rate": "Logo churn, annualised",
+    "revenue_churn_rate": "Revenue churn (1 − GRR)",
+}
+
+#: Okabe & Ito (2008) colours for the RAG bands: distinguishable with colour-vision deficiency.
+BAND_COLORS: dict[str, str] = {"red": "#D55E00", "amber": "#E69F00", "green": "#009E73"}
+
+_SCOPES = ("key", "all")
+_NOT_KNOWN = "not known yet"
+
+
+def _display_kind(kpi: str) -> str:
+    """How a KPI's value reads: percent, points, currency, days, rating, count or number."""
+    if kpi == "nps" or kpi == "nps_standard_error":
+        return "points"
+    unit = _REGISTRY[kpi][2] if kpi in _REGISTRY else ""
+    if unit.startswith("fraction") or kpi == "cadence_attainment":
+        return "percent"
+    for kind in ("currency", "days", "rating", "count"):
+        if unit.startswith(kind):
+            return kind
+    return "number"
+
+
+_DIGITS = {"percent": (100.0, 1), "currency": (1.0, 0), "days": (1.0, 0), "count": (1.0, 0), "rating": (1.0, 2),
+           "points": (1.0, 1), "number": (1.0, 2)}
+
+
+def _fmt(value, kind: str, currency: str = "EUR", *, signed: bool = False) -> str:
+    if value is None or not np.isfinite(value):
+        return ""
+    scale, digits = _DIGITS.get(kind, (1.0, 2))
+    if round(value * scale, digits) == 0:  # no "-0.0": a change that rounds to nothing is 0
+        value = 0.0
+    sign = "+" if signed and value > 0 else ""
+    if kind == "percent":
+        return f"{sign}{100 * value:.1f} pts" if signed else f"{100 * value:.1f}%"
+    if kind == "currency":
+        return f"{sign}{value:,.0f} {currency}"
+    if kind in ("days", "count"):
+        return f"{sign}{value:,.0f}"
+    if kind == "rating":
+        return f"{sign}{value:.2f}"
+    return f"{sign}{value:,.1f}" if kind == "points" else f"{sign}{value:,.2f}"
+
+
+def analysis_period(last_date, *, freq: str = "M", as_of=None) -> pd.Timestamp:
+    """The last full period: where the report's "this period" is.
+
+    The start of the last ``freq`` period that ends on or before ``as_of`` (default
+    ``last_date``, the last date of the ledger). A ledger that ends on 31 December has
+    December as its last full month; one that ends on 15 December has November.
+
+    Parameters
+    ----------
+    last_date : date
+        Last date of the data (e.g. ``dataset.window[1]``).
+    freq : {"M", "Q", "W", "Y"}
+        Period length.
+    as_of : date, optional
+        Analysis date; takes precedence over ``last_date``.
+
+    Returns
+    -------
+    Timestamp
+        Start of the period.
+
+    Examples
+    --------
+    >>> analysis_period("2025-12-31")
+    Timestamp('2025-12-01 00:00:00')
+    >>> analysis_period("2025-12-30", freq="Q")
+    Timestamp('2025-07-01 00:00:00')
+    """
+    f = _freq_param(freq, "analysis_period")
+    name = "as_of" if as_of is not None and str(as_of).strip() != "" else "last_date"
+    cut = _timestamp(as_of if name == "as_of" else last_date, "analysis_period", name).normalize()
+    per = cut.to_period(f)
+    if (per + 1).start_time - pd.Timedelta(days=1) > cut:  # the period containing the cut is not over
+        per = per - 1
+    return per.start_time
+
+
+def key_accounts(accounts: pd.DataFrame | None, *, account: str = "account_id",
+                 flag: str = "is_key_account") -> pd.Index | None:
+    """The key accounts flagged in the accounts table, or None when nobody is flagged.
+
+    Returns
+    -------
+    Index or None
+        Account ids with ``flag`` true (sorted); None when the table, the column or any
+        true value is missing — the report then covers all accounts.
+    """
+    if accounts is None or flag not in accounts.columns or account not in accounts.columns:
+        return None
+    if accounts[flag].notna().sum() == 0:
+        return None
+    ids = pd.Index(accounts.loc[_bools(accounts[flag], "accounts", flag), account].unique()).sort_values()
+    return ids if len(ids) else None
+
+
+def portfolio_dashboard(
+    kpis: pd.DataFrame,
+    *,
+    period=None,
+    window: str = TRAILING_WINDOW,
+    freq: str = "M",
+    level: str = "portfolio",
+    group: str = "portfolio",
+) -> pd.DataFrame:
+    """The ten KAM KPIs: this period against the last one and a year ago.
+
+    One row per KPI of :data:`KPI_FAMILIES` that :func:`kpi_table` reports (or
+    reports as not available). *This period* is ``period`` (default: the last
+    period of ``kpis``) — or, when the KPI has no value there, the latest period
+    before it that has one: logo churn with a ``churn_gap`` is not known yet for
+    the last periods, and the ``note`` says which period is shown. *Last
+    period* and *a year ago* are one period and one year of periods before the
+    period shown.
+
+    Parameters
+    ----------
+    kpis : DataFrame
+        The long table of :func:`kpi_table`.
+    period : date, optional
+        The report's period (a period start in ``kpis``).
+    window : {"trailing_12m", "period"}
+        Trailing year of periods (steadier; the default) or the single period.
+        The annualised logo churn is shown with the single-period window only
+        (a trailing year's churn is already a yearly rate).
+    freq : {"M", "Q", "W", "Y", "D"}
+        Period length of ``kpis`` (for "a year ago").
+    level, group : str
+        Which rows of ``kpis`` (default the portfolio).
+
+    Returns
+    -------
+    DataFrame
+        ``family`` (1–10), ``family_name``, ``kpi``, ``label``, ``kind`` (how the
+        value reads: percent, points, currency, days, rating, count, number),
+        ``period`` (the period shown), ``this_period``, ``last_period``,
+        ``year_ago``, ``change_vs_last``, ``change_vs_year_ago`` (in the KPI's
+        unit; fractions as fractions) and ``note``. A KPI whose table is absent
+        has NaN values and the note ``"not available: provide <table> with
+        <columns>"`` — never 0.
+    """
+    func = "portfolio_dashboard"
+    _require_columns(kpis, "kpis", ["level", "group", "period", "window", "kpi", "value", "message"])
+    if window not in _WINDOWS:
+        raise _must(func, "window", f"one of {list(_WINDOWS)}", window)
+    ppy = _PERIODS_PER_YEAR[_freq_param(freq, func)]
+    periods = pd.DatetimeIndex(sorted(pd.to_datetime(kpis["period"].dropna().unique())))
+    if len(periods) == 0:
+        raise DataValidationError("kpis: the table has no periods; compute it with kpi_table.")
+    p = periods[-1] if period is None else _timestamp(period, func, "period")
+    if p not in periods:
+        raise _must(func, "period", f"a period of kpis ({periods[0].date()} … {periods[-1].date()})", str(period))
+    pos = periods.get_loc(p)
+    mine = kpis.loc[(kpis["level"] == level) & (kpis["group"] == group)]
+    computed = mine.loc[(mine["window"] == window) & mine["value"].notna()]
+    absent = kpis.loc[kpis["window"].isna() & kpis["message"].notna()].drop_duplicates("kpi")
+    absent = absent.set_index("kpi")["message"]
+    if computed.empty:
+        wide = pd.DataFrame(index=periods)
+    else:
+        wide = computed.pivot_table(index="period", columns="kpi", values="value", aggfunc="first").reindex(periods)
+    rows = []
+    for number, family, k in KPI_FAMILIES:
+        if k not in wide.columns and k not in absent.index:
+            continue
+        row = {"family": number, "family_name": family, "kpi": k, "label": KPI_LABELS.get(k, k),
+               "kind": _display_kind(k), "period": p, "this_period": np.nan, "last_period": np.nan,
+               "year_ago": np.nan, "note": ""}
+        if k in absent.index:
+            row["note"] = str(absent[k])
+        else:
+            s = wide[k].to_numpy(dtype=float)[: pos + 1]
+            known = np.flatnonzero(np.isfinite(s))
+            if len(known) == 0:
+                row["note"] = f"{_NOT_KNOWN}: no value up to {p:%Y-%m} (too little history)"
+            else:
+                r = int(known[-1])
+                row["period"] = periods[r]
+                row["this_period"] = s[r]
+                row["last_period"] = s[r - 1] if r >= 1 else np.nan
+                row["year_ago"] = s[r - ppy] if r >= ppy else np.nan
+                if r != pos:
+                    row["note"] = f"{_NOT_KNOWN} for {p:%Y-%m}: value of {periods[r]:%Y-%m}, the latest known"
+        rows.append(row)
+    out = pd.DataFrame(rows, columns=["family", "family_name", "kpi", "label", "kind", "period", "this_period",
+                                      "last_period", "year_ago", "note"])
+    out["change_vs_last"] = out["this_period"] - out["last_period"]
+    out["change_vs_year_ago"] = out["this_period"] - out["year_ago"]
+    cols = ["family", "family_name", "kpi", "label", "kind", "period", "this_period", "last_period", "year_ago",
+            "change_vs_last", "change_vs_year_ago", "note"]
+    return out[cols].reset_index(drop=True)
+
+
+def format_dashboard(dashboard: pd.DataFrame, *, currency: str = "EUR") -> pd.DataFrame:
+    """The dashboard as text for reading: percentages, points, currency; messages kept.
+
+    Fractions read as percentages (their changes in percentage points), NPS in
+    points, CLV in ``currency``. A KPI that is not available shows its message
+    ("not available: provide …") in the *this period* column, and nothing else.
+
+    Returns
+    -------
+    DataFrame
+        Indexed by (``#``, ``KPI``) with text columns ``period``, ``this period``,
+        ``last period``, ``a year ago``, ``vs last``, ``vs a year ago``, ``note``.
+    """
+    _require_columns(dashboard, "dashboard", ["family", "label", "kind", "period", "this_period", "last_period",
+                                              "year_ago", "change_vs_last", "change_vs_year_ago", "note"])
+    d = dashboard
+    kinds = d["kind"].to_numpy()
+    fmt = lambda col, signed=False: [_fmt(v, k, currency, signed=signed)  # noqa: E731
+                                     for v, k in zip(d[col].to_numpy(dtype=float), kinds)]
+    na = d["note"].astype(str).str.startswith("not available").to_numpy()
+    this = np.where(na, d["note"].astype(str), fmt("this_period"))
+    out = pd.DataFrame({
+        "#": d["family"].to_numpy(),
+        "KPI": d["label"].to_numpy(),
+        "period": np.where(na, "", pd.to_datetime(d["period"]).dt.strftime("%Y-%m")),
+        "this period": this,
+        "last period": fmt("last_period"),
+        "a year ago": fmt("year_ago"),
+        "vs last": fmt("change_vs_last", True),
+        "vs a year ago": fmt("change_vs_year_ago", True),
+        "note": np.where(na, "", d["note"].astype(str)),
+    })
+    return out.set_index(["#", "KPI"])
+
+
+def round_floats(frame: pd.DataFrame, decimals: int = 4) -> pd.DataFrame:
+    """The table with its float columns rounded (for display and export); other columns untouched.
+
+    Unlike ``DataFrame.round``, it leaves date columns alone without a warning.
+
+    Examples
+    --------
+    >>> round_floats(pd.DataFrame({"x": [1.23456], "d": pd.to_datetime(["2025-01-01"])}), 2)
+          x          d
+    0  1.23 2025-01-01
+    """
+    d = _int_param(decimals, "round_floats", "decimals", minimum=0)
+    cols = [c for c in frame.columns if pd.api.types.is_float_dtype(frame[c])]
+    return frame.round({c: d for c in cols}) if cols else frame.copy()
+
+
+def health_measures(
+    kpis: pd.DataFrame,
+    rules: Mapping,
+    *,
+    window: str = TRAILING_WINDOW,
+) -> pd.DataFrame:
+    """Account health measures on 0–100, per account and period, from :func:`kpi_table`.
+
+    The account-level KPIs of ``window`` (:func:`pivot_kpis`) normalised by
+    ``rules`` (:func:`normalise_measures`): the input of :func:`health_score`.
+
+    Returns
+    -------
+    DataFrame
+        Indexed by (``account_id``, ``period``), one column per rule, values in
+        [0, 100] or NaN (a KPI the data do not have is all NaN, never 0).
+    """
+    if window not in _WINDOWS:
+        raise _must("health_measures", "window", f"one of {list(_WINDOWS)}", window)
+    raw = pivot_kpis(kpis, level="account", window=window)
+    return normalise_measures(raw, rules)
+
+
+def _account_info(accounts, account: str, extra=()) -> pd.DataFrame:
+    """Name, manager and segment of each account — the columns the table actually fills."""
+    cols = [c for c in ("account_name", "account_manager", "segment", *extra)
+            if accounts is not None and c in accounts.columns and accounts[c].notna().any()]
+    if accounts is None or not cols:
+        return pd.DataFrame(index=pd.Index([], name=account))
+    return accounts.drop_duplicates(account).set_index(account)[cols]
+
+
+def _in_scope(index: pd.Index, scope) -> np.ndarray:
+    return np.ones(len(index), dtype=bool) if scope is None else index.isin(pd.Index(scope))
+
+
+def health_table(
+    health: pd.DataFrame,
+    *,
+    period,
+    accounts: pd.DataFrame | None = None,
+    raw: pd.DataFrame | None = None,
+    scope=None,
+    account: str = "account_id",
+) -> pd.DataFrame:
+    """This period's health of the accounts in scope, the weakest first.
+
+    Parameters
+    ----------
+    health : DataFrame
+        :func:`health_score` output indexed by (account, period).
+    period : date
+        The period to show.
+    accounts : DataFrame, optional
+        Adds ``account_name``, ``account_manager`` and ``segment`` where present.
+    raw : DataFrame, optional
+        KPI values of the period indexed by account (e.g. ``pivot_kpis(...,
+        period=period)[measures]``), shown beside the score so that a reader sees
+        what drives it.
+    scope : array-like, optional
+        Account ids to show (e.g. :func:`key_accounts`); default all with a score.
+
+    Returns
+    -------
+    DataFrame
+        Indexed by account: the account columns, ``score``, ``band``, ``arrow``,
+        ``delta`` (points against the previous period), ``previous_band``,
+        ``coverage`` and the raw KPIs; sorted by score, lowest first. Accounts
+        without any measure in the period (no score) are left out.
+    """
+    p = _timestamp(period, "health_table", "period")
+    flat = _health_long(health, account, "period")
+    now = flat.loc[(flat["period"] == p) & flat["score"].notna()].set_index(account)
+    now = now.loc[_in_scope(now.index, scope)]
+    cols = [c for c in ("score", "band", "arrow", "delta", "previous_band", "coverage") if c in now.columns]
+    out = _account_info(accounts, account).reindex(now.index).join(now[cols])
+    if raw is not None:
+        out = out.join(raw.reindex(now.index))
+    out.index.name = account
+    return out.sort_values(["score"], kind="stable")
+
+
+def turned_red_table(
+    health: pd.DataFrame,
+    measures: pd.DataFrame,
+    weights,
+    *,
+    period,
+    lookback: int = 3,
+    accounts: pd.DataFrame | None = None,
+    scope=None,
+    account: str = "account_id",
+) -> pd.DataFrame:
+    """Accounts that turned red in the last ``lookback`` periods, with what pulled them down.
+
+    A turn to red is a period whose band is red after an amber or green one
+    (:func:`accounts_turned_red`). ``main_driver`` is the measure whose weighted
+    change, ``wⱼ (xⱼ(t) − xⱼ(t−1)) / Σw``, fell most in that period — among
+    measures present in both periods.
+
+    Returns
+    -------
+    DataFrame
+        Indexed by account: the account columns, ``turned_red`` (period),
+        ``score``, ``previous_score``, ``previous_band``, ``delta``,
+        ``main_driver``, ``driver_points`` (its weighted change, score points) and
+        ``band_now``, ``score_now`` (at ``period``); latest turns first.
+    """
+    lb = _int_param(lookback, "turned_red_table", "lookback")
+    p = _timestamp(period, "turned_red_table", "period")
+    flat = _health_long(health, account, "period")
+    periods = pd.DatetimeIndex(sorted(flat["period"].unique()))
+    if p not in periods:
+        raise _must("turned_red_table", "period", "a period of health", str(period))
+    first = periods[max(0, periods.get_loc(p) - lb + 1)]
+    turns = accounts_turned_red(flat, account=account)
+    turns = turns.loc[(turns["period"] >= first) & (turns["period"] <= p)]
+    turns = turns.loc[_in_scope(pd.Index(turns[account]), scope)]
+    # keep each account's latest turn
+    turns = turns.sort_values("period", kind="stable").drop_duplicates(account, keep="last")
+    w = pd.Series(dict(weights) if isinstance(weights, Mapping) else weights, dtype=float)
+    cols = [c for c in w.index if c in measures.columns]
+    before = pd.Series(periods[:-1], index=periods[1:])
+    now_idx = pd.MultiIndex.from_arrays([turns[account], turns["period"]])
+    prev_idx = pd.MultiIndex.from_arrays([turns[account], turns["period"].map(before)])
+    x_now = measures[cols].reindex(now_idx).to_numpy(dtype=float)
+    x_prev = measures[cols].reindex(prev_idx).to_numpy(dtype=float)
+    change = (x_now - x_prev) * w[cols].to_numpy() / w.sum()
+    has = np.isfinite(change).any(axis=1)
+    pick = np.argmin(np.where(np.isfinite(change), change, np.inf), axis=1) if len(cols) else np.zeros(0, int)
+    driver = np.where(has, np.asarray(cols, dtype=object)[pick] if len(cols) else None, None)
+    points = np.where(has, change[np.arange(len(turns)), pick] if len(cols) else np.nan, np.nan)
+    current = flat.loc[flat["period"] == p].set_index(account)
+    out = pd.DataFrame({
+        "turned_red": turns["period"].to_numpy(),
+        "score": turns["score"].to_numpy(dtype=float),
+        "previous_score": turns["previous_score"].to_numpy(dtype=float),
+        "previous_band": turns["previous_band"].to_numpy(dtype=object),
+        "delta": turns["delta"].to_numpy(dtype=float),
+        "main_driver": pd.array(driver, dtype="str"),
+        "driver_points": points.astype(float),
+        "band_now": current["band"].reindex(turns[account]).astype(object).to_numpy(),
+        "score_now": current["score"].reindex(turns[account]).to_numpy(dtype=float),
+    }, index=pd.Index(turns[account].to_numpy(), name=account))
+    out = _account_info(accounts, account).reindex(out.index).join(out)
+    return out.sort_values(["turned_red", "score"], ascending=[False, True], kind="stable")
+
+
+_ROLLUP_KPIS = ("nrr", "grr", "nps", "csat_top2box_share", "csat_mean_score", "cadence_attainment",
+                "days_since_last_touch", "manager_satisfaction_score", "clv_value")
+
+
+def manager_rollup(
+    health_now: pd.DataFrame,
+    kpis: pd.DataFrame,
+    *,
+    period,
+    window: str = TRAILING_WINDOW,
+    manager: str = "account_manager",
+) -> pd.DataFrame:
+    """Per account manager: how many of their accounts are red, amber, green, and their book's KPIs.
+
+    The band counts and mean score cover the accounts of ``health_now`` (the
+    scope of the health table, e.g. the key accounts); the KPIs come from the
+    ``account_manager`` level of :func:`kpi_table` and cover *all* the manager's
+    accounts, pooled (a manager's NPS is the NPS of all their accounts' answers).
+
+    Returns
+    -------
+    DataFrame
+        Indexed by manager: ``accounts``, ``red``, ``amber``, ``green``,
+        ``mean_score``, then the KPIs available (NRR, GRR, NPS, CSAT, cadence,
+        days since last touch, manager satisfaction, CLV); managers with the most
+        red, then amber, first. Empty (with these columns) when no manager is known.
+    """
+    p = _timestamp(period, "manager_rollup", "period")
+    counts_cols = ["accounts", "red", "amber", "green", "mean_score"]
+    if manager in health_now.columns and health_now[manager].notna().any():
+        h = health_now.loc[health_now[manager].notna()]
+        band = h["band"].astype(object)
+        counts = pd.DataFrame({
+            manager: h[manager].astype(str).to_numpy(),
+            "accounts": 1,
+            "red": (band == "red").to_numpy(dtype=int),
+            "amber": (band == "amber").to_numpy(dtype=int),
+            "green": (band == "green").to_numpy(dtype=int),
+            "score": h["score"].to_numpy(dtype=float),
+        }).groupby(manager).agg(accounts=("accounts", "sum"), red=("red", "sum"), amber=("amber", "sum"),
+                                 green=("green", "sum"), mean_score=("score", "mean"))
+    else:
+        counts = pd.DataFrame(columns=counts_cols, index=pd.Index([], name=manager, dtype="str"))
+    sel = kpis.loc[(kpis["level"] == "account_manager")]
+    wide = pivot_kpis(sel, level="account_manager", window=window, period=p) if len(sel) else pd.DataFrame()
+    kcols = [k for k in _ROLLUP_KPIS if k in wide.columns]
+    wide = wide[kcols]
+    wide.index = wide.index.astype(str)
+    wide.index.name = manager
+    out = counts.join(wide, how="outer") if len(counts) or len(wide) else counts.reindex(columns=counts_cols + kcols)
+    for c in ("accounts", "red", "amber", "green"):
+        out[c] = out[c].fillna(0).astype(int)
+    out = out[counts_cols + kcols]
+    out.index.name = manager
+    return out.sort_values(["red", "amber", "mean_score"], ascending=[False, False, True], kind="stable")
+
+
+def _note_frame(message: str) -> pd.DataFrame:
+    return pd.DataFrame({"note": [message]})
+
+
+@dataclass(frozen=True)
+class KpiHealthReport:
+    """Everything notebook 02 shows about KPIs and health (see :func:`kpi_health_report`).
+
+    Attributes
+    ----------
+    period : Timestamp
+        The report's period (start): the last full period.
+    as_of : Timestamp
+        Its last day: events after it are ignored.
+    kpis : DataFrame
+        :func:`kpi_table` (every level, both windows).
+    availability : DataFrame
+        :func:`kpi_availability`.
+    dashboard : DataFrame
+        :func:`portfolio_dashboard`.
+    measures, health : DataFrame
+        Health measures (0–100) and :func:`health_score` of every account and period.
+    health_now : DataFrame
+        :func:`health_table` of the scope in ``period``.
+    turned_red : DataFrame
+        :func:`turned_red_table`.
+    managers : DataFrame
+        :func:`manager_rollup`, or one ``note`` saying what to provide.
+    scope : Index or None
+        The key accounts (None: all accounts).
+    scope_label : str
+        ``"key accounts"`` or ``"accounts"``.
+    n_scored, n_red, n_amber, n_green : int
+        Accounts in scope with a score this period, by band.
+    nrr : float
+        Portfolio NRR of the dashboard (trailing year), NaN when not known.
+    headline : str
+    settings : dict
+        The parameters used.
+    """
+
+    period: pd.Timestamp
+    as_of: pd.Timestamp
+    kpis: pd.DataFrame = field(repr=False)
+    availability: pd.DataFrame = field(repr=False)
+    dashboard: pd.DataFrame = field(repr=False)
+    measures: pd.DataFrame = field(repr=False)
+    health: pd.DataFrame = field(repr=False)
+    health_now: pd.DataFrame = field(repr=False)
+    turned_red: pd.DataFrame = field(repr=False)
+    managers: pd.DataFrame = field(repr=False)
+    scope: pd.Index | None
+    scope_label: str
+    n_scored: int
+    n_red: int
+    n_amber: int
+    n_green: int
+    nrr: float
+    headline: str
+    settings: dict = field(default_factory=dict)
+
+    def summary(self, alpha: float = 0.05) -> pd.DataFrame:
+        """Headline figures as a tidy table.
+
+        The shares of the scope in each band carry Wilson intervals at
+        ``1 − alpha``; NRR is a census figure (no interval).
+
+        Returns
+        -------
+        DataFrame
+            ``term, estimate, std_err, ci_lower, ci_upper, n_obs``.
+        """
+        from scipy.stats import norm
+
+        if not isinstance(alpha, Real) or not 0 < alpha < 1:
+            raise _must("KpiHealthReport.summary", "alpha", "a number in (0, 1)", alpha)
+        z = norm.ppf(1 - alpha / 2)
+        n = self.n_scored
+        rows = []
+        for term, k in (("red_share", self.n_red), ("amber_share", self.n_amber), ("green_share", self.n_green),
+                        ("amber_or_red_share", self.n_red + self.n_amber)):
+            if n == 0:
+                rows.append({"term": term, "estimate": np.nan, "std_err": np.nan, "ci_lower": np.nan,
+                             "ci_upper": np.nan, "n_obs": 0})
+                continue
+            p = k / n
+            centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+            half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+            rows.append({"term": term, "estimate": p, "std_err": math.sqrt(p * (1 - p) / n),
+                         "ci_lower": max(0.0, centre - half), "ci_upper": min(1.0, centre + half), "n_obs": n})
+        rows.append({"term": "nrr", "estimate": self.nrr, "std_err": np.nan, "ci_lower": np.nan,
+                     "ci_upper": np.nan, "n_obs": np.nan})
+        return pd.DataFrame(rows)
+
+    def health_rules(self) -> pd.DataFrame:
+        """The health measures: weight, share of the weight, and the raw values that map to 0 and 100.
+
+        Returns
+        -------
+        DataFrame
+            Indexed by measure: ``label``, ``weight``, ``weight_share``,
+            ``value_at_0``, ``value_at_100`` (NaN for callables), ``available``
+            (whether any account has the measure this period).
+        """
+        weights = pd.Series(self.settings["weights"], dtype=float)
+        rows = []
+        for m, w in weights.items():
+            rule = self.settings["rules"][m]
+            rule = NORMALISATION_PRESETS.get(rule, rule) if isinstance(rule, str) else rule
+            lo, hi = (float(rule[0]), float(rule[1])) if not callable(rule) else (np.nan, np.nan)
+            present = m in self.measures.columns and self.measures[m].notna().any()
+            rows.append({"measure": m, "label": KPI_LABELS.get(m, m), "weight": float(w),
+                         "weight_share": float(w) / float(weights.sum()), "value_at_0": lo, "value_at_100": hi,
+                         "available": bool(present)})
+        return pd.DataFrame(rows).set_index("measure")
+
+    def plot(self, ax=None, *, n: int | None = 40):
+        """The health scores of the scope this period, the ``n`` weakest (:func:`plot_health`)."""
+        return plot_health(self.health_now, bands=self.settings.get("bands", (50, 75)), n=n, ax=ax)
+
+    def _repr_html_(self) -> str:
+        import html as _html
+
+        return (f"<p><b>{_html.escape(self.headline)}</b> ({self.period:%Y-%m}; "
+                f"{self.n_red} red, {self.n_amber} amber, {self.n_green} green)</p>")
+
+
+def _headline(n_flag: int, n: int, label: str, nrr: float) -> str:
+    nrr_text = f"portfolio NRR {nrr:.0%}" if np.isfinite(nrr) else "portfolio NRR not known yet"
+    if n == 0:
+        return f"No {label} could be scored; {nrr_text}"
+    return f"{n_flag} of {n} {label} amber or red; {nrr_text}"
+
+
+def kpi_health_report(
+    dataset,
+    panel: pd.DataFrame,
+    *,
+    weights: Mapping,
+    freq: str = "M",
+    as_of=None,
+    window: str = TRAILING_WINDOW,
+    churn_gap: int | None = 3,
+    cadence: Mapping | None = None,
+    tier: str = "segment",
+    key_account_tier: str | None = None,
+    rules: Mapping | None = None,
+    bands: tuple[float, float] = (50, 75),
+    tolerance: float = 1.0,
+    scope: str = "key",
+    red_lookback: int = 3,
+    discount_rate: float = 0.10,
+    clv_horizon: int | None = None,
+    csat_method: str = "top2box",
+    account: str = "account_id",
+) -> KpiHealthReport:
+    """KPIs, dashboard, health, turned-red accounts and manager roll-up in one call (notebook 02).
+
+    Steps: the report's period is the last full period (:func:`analysis_period`);
+    :func:`kpi_table` up to its last day (``churn_gap`` periods without purchase
+    make an account lost, so the last ``churn_gap − 1`` periods of churn are not
+    known yet); :func:`portfolio_dashboard`; health measures
+    (:func:`health_measures` with ``rules`` over :data:`DEFAULT_HEALTH_RULES`),
+    :func:`health_score` with ``weights`` and ``bands`` and trends against the
+    previous period; the health table, turned-red table and manager roll-up of
+    the scope. Works on a ledger alone: KPIs whose table is absent say what to
+    provide, the scope falls back to all accounts, and the manager roll-up says
+    what is missing.
+
+    Parameters
+    ----------
+    dataset : Dataset or mapping
+        Canonical tables (only ``transactions`` is required).
+    panel : DataFrame
+        :func:`kamtools.panel.build_panel` at ``freq``.
+    weights : mapping
+        Health measure → weight (≥ 0); each needs a normalisation rule.
+    freq : {"M", "Q"}
+    as_of : date, optional
+        Analysis date (default: the ledger's last date); the report's period is
+        the last full period up to it.
+    window : {"trailing_12m", "period"}
+        Window of the dashboard and of the health measures.
+    churn_gap : int or None
+        Churn rule of :func:`logo_churn`.
+    cadence : mapping, optional
+        Contacts per period expected for each tier.
+    tier : str
+        Accounts column holding the tier.
+    key_account_tier : str, optional
+        When given (e.g. ``"Key account"``), key accounts (``is_key_account``)
+        take this tier for the cadence, whatever their ``tier`` column says.
+    rules : mapping, optional
+        Normalisation rules replacing those of :data:`DEFAULT_HEALTH_RULES`.
+    bands : (float, float)
+        Upper edges of red and amber.
+    tolerance : float
+        Score points within which the trend is flat.
+    scope : {"key", "all"}
+        Health table of the key accounts (all accounts when none is flagged) or
+        of all accounts.
+    red_lookback : int
+        Turned-red table: turns in the last ``red_lookback`` periods.
+    discount_rate : float
+        Annual discount rate of the retention CLV in the dashboard
+        (:func:`kpi_table`).
+    clv_horizon : int or None
+        Its horizon in years (None: perpetuity).
+    csat_method : {"top2box", "mean"}
+
+    Returns
+    -------
+    KpiHealthReport
+    """
+    func = "kpi_health_report"
+    if scope not in _SCOPES:
+        raise _must(func, "scope", f"one of {list(_SCOPES)}", scope)
+    if not isinstance(weights, Mapping) or not weights:
+        raise _must(func, "weights", "a non-empty mapping of measure -> weight", weights)
+    all_rules = {**DEFAULT_HEALTH_RULES, **dict(rules or {})}
+    no_rule = [m for m in weights if m not in all_rules]
+    if no_rule:
+        raise _must(func, "weights", f"measures with a normalisation rule (none for {no_rule}; pass rules=)",
+                    dict(weights))
+    f = _freq_param(freq, func)
+    tables = _tables(dataset, func)
+    _require_columns(tables.get("transactions"), "transactions", ["account_id", "date", "revenue"])
+    last = _dates(tables["transactions"]["date"], "transactions", "date").max()
+    period = analysis_period(last, freq=f, as_of=as_of)
+    period_end = (period.to_period(f) + 1).start_time - pd.Timedelta(days=1)
+
+    accounts = tables.get("accounts")
+    keys = key_accounts(accounts, account=account)
+    kpi_tables, kpi_tier = tables, tier
+    if key_account_tier and keys is not None and tier in accounts.columns:
+        derived = accounts.assign(cadence_tier=np.where(accounts[account].isin(keys), key_account_tier,
+                                                        accounts[tier].astype(object)))
+        kpi_tables, kpi_tier = {**tables, "accounts": derived}, "cadence_tier"
+    kpis = kpi_table(kpi_tables, panel, freq=f, cadence=cadence, as_of=period_end, tier=kpi_tier,
+                     csat_method=csat_method, churn_gap=churn_gap, discount_rate=discount_rate,
+                     clv_horizon=clv_horizon, account=account)
+    availability = kpi_availability(kpi_tables, panel=panel, cadence=cadence, tier=kpi_tier,
+                                    csat_method=csat_method)
+    dashboard = portfolio_dashboard(kpis, period=period, window=window, freq=f)
+
+    measures = health_measures(kpis, {m: all_rules[m] for m in weights}, window=window)
+    health = health_score(measures, weights, bands=bands, tolerance=tolerance)
+    scope_ids = keys if scope == "key" else None
+    label = "key accounts" if scope_ids is not None else "accounts"
+    raw_now = pivot_kpis(kpis, level="account", window=window, period=period)
+    raw_now = raw_now.reindex(columns=[m for m in weights if m in raw_now.columns])
+    if len(raw_now):
+        raw_now.index.name = account
+    health_now = health_table(health, period=period, accounts=accounts, raw=raw_now, scope=scope_ids,
+                              account=account)
+    turned = turned_red_table(health, measures, weights, period=period, lookback=red_lookback,
+                              accounts=accounts, scope=scope_ids, account=account)
+    managers = manager_rollup(health_now, kpis, period=period, window=window)
+    if managers.empty:
+        managers = _note_frame(_message("accounts", ("account_id", "account_manager")))
+
+    band = health_now["band"].astype(object)
+    n_red, n_amber, n_green = (int((band == b).sum()) for b in ("red", "amber", "green"))
+    nrr_row = dashboard.loc[dashboard["kpi"] == "nrr", "this_period"]
+    nrr = float(nrr_row.iloc[0]) if len(nrr_row) else float("nan")
+    n_scored = int(len(health_now))
+    settings = {"freq": f, "window": window, "churn_gap": churn_gap, "cadence": dict(cadence or {}),
+                "tier": tier, "key_account_tier": key_account_tier, "weights": dict(weights),
+                "rules": {m: all_rules[m] for m in weights}, "bands": tuple(bands), "tolerance": tolerance,
+                "scope": scope, "red_lookback": red_lookback, "discount_rate": discount_rate,
+                "clv_horizon": clv_horizon, "csat_method": csat_method}
+    return KpiHealthReport(
+        period=period, as_of=period_end, kpis=kpis, availability=availability, dashboard=dashboard,
+        measures=measures, health=health, health_now=health_now, turned_red=turned, managers=managers,
+        scope=scope_ids, scope_label=label, n_scored=n_scored, n_red=n_red, n_amber=n_amber, n_green=n_green,
+        nrr=nrr, headline=_headline(n_red + n_amber, n_scored, label, nrr), settings=settings,
+    )
+
+
+# --------------------------------------------------------------------------------------
+# CLV overview (BG/NBD + Gamma-Gamma through kamtools.clv)
+# --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ClvOverview:
+    """Non-contractual CLV of every account, P(alive), and the holdout check (see :func:`clv_overview`).
+
+    Attributes
+    ----------
+    accounts : DataFrame
+        Indexed by account: ``frequency, recency, T, monetary_value`` (from
+        :func:`kamtools.clv.rfm_summary`, ``time_unit``), ``last_purchase``,
+        ``past_revenue`` (net, up to ``as_of``), ``p_alive``,
+        ``expected_purchases_next_year``, ``clv_value`` (currency, present value)
+        ``quiet`` (bought in the year before the last ``quiet_periods`` periods,
+        not in them) and ``status`` (``"buying"``, ``"gone quiet"``, or
+        ``"lapsed"``: no purchase for longer); NaN where a model could not be
+        fitted.
+    bgnbd, gamma_gamma : fitted models or None
+    holdout : HoldoutValidation or None
+    margin_rate : float
+        Share of revenue counted as margin in the CLV (1.0: revenue terms).
+    horizon_years, discount_rate : float
+        CLV horizon and annual discount rate.
+    time_unit : str
+    as_of : Timestamp
+    quiet_periods : int
+    notes : tuple of str
+        What could not be done, and warnings of the fits (as text, no paths).
+    """
+
+    accounts: pd.DataFrame = field(repr=False)
+    bgnbd: object
+    gamma_gamma: object
+    holdout: object = field(repr=False)
+    margin_rate: float
+    horizon_years: float
+    discount_rate: float
+    time_unit: str
+    as_of: pd.Timestamp
+    quiet_periods: int
+    notes: tuple = ()
+
+    def summary(self, alpha: float = 0.05) -> pd.DataFrame:
+        """Model parameters with intervals, then the CLV totals.
+
+        Returns
+        -------
+        DataFrame
+            ``model, term, estimate, std_err, ci_lower, ci_upper``.
+        """
+        parts = []
+        for name, model in (("BG/NBD", self.bgnbd), ("Gamma-Gamma", self.gamma_gamma)):
+            if model is not None:
+                parts.append(model.summary(alpha=alpha).assign(model=name))
+        clv = self.accounts["clv_value"]
+        totals = pd.DataFrame({
+            "term": ["clv_total_value", "clv_median_value", "accounts", "accounts_quiet", "margin_rate"],
+            "estimate": [clv.sum(min_count=1), clv.median(), float(len(self.accounts)),
+                         float(self.accounts["quiet"].sum()), self.margin_rate],
+        }).assign(model="CLV")
+        parts.append(totals)
+        out = pd.concat(parts, ignore_index=True)
+        for c in ("std_err", "ci_lower", "ci_upper"):
+            if c not in out:
+                out[c] = np.nan
+        return out[["model", "term", "estimate", "std_err", "ci_lower", "ci_upper"]]
+
+    def quiet_accounts(self) -> pd.DataFrame:
+        """The accounts gone quiet, largest past revenue first."""
+        q = self.accounts.loc[self.accounts["quiet"]]
+        return q.sort_values(["past_revenue"], ascending=False, kind="stable")
+
+    def plot(self, ax=None):
+        """The CLV distribution (:func:`plot_clv_distribution`)."""
+        return plot_clv_distribution(self.accounts, ax=ax)
+
+    def holdout_summary(self) -> pd.DataFrame:
+        """The holdout check in a few numbers (or a ``note`` when it was not run).
+
+        Returns
+        -------
+        DataFrame
+            Indexed by measure: ``value`` of ``calibration_end``, ``holdout_end``,
+            ``accounts``, ``purchases_actual``, ``purchases_predicted``,
+            ``aggregate_bias`` (fraction), ``mae`` and ``rmse`` (purchases per
+            account).
+        """
+        h = self.holdout
+        if h is None:
+            why = [n for n in self.notes if n.startswith("Holdout")]
+            return _note_frame(why[0] if why else "Holdout check: not run")
+        return pd.DataFrame({"value": [
+            f"{h.calibration_end.date()}", f"{h.observation_end.date()}", f"{h.n_obs:,}",
+            f"{h.total_actual:,.0f}", f"{h.total_predicted:,.0f}", f"{h.aggregate_bias:+.1%}",
+            f"{h.mae:.2f}", f"{h.rmse:.2f}",
+        ]}, index=pd.Index(["calibration_end", "holdout_end", "accounts", "purchases_actual",
+                            "purchases_predicted", "aggregate_bias", "mae", "rmse"], name="measure"))
+
+    def plot_holdout(self, ax=None):
+        """The tracking plot of the holdout check (cumulative repeat purchases, actual vs BG/NBD).
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+            With a "not available" note when the check was not run.
+        """
+        if self.holdout is not None:
+            return self.holdout.plot(ax=_axes(ax))
+        ax = _axes(ax)
+        ax.text(0.5, 0.5, "holdout check not available", ha="center", va="center", transform=ax.transAxes)
+        return ax
+
+    def _repr_html_(self) -> str:
+        import html as _html
+
+        notes = "".join(f"<li>{_html.escape(n)}</li>" for n in self.notes)
+        return (f"<p><b>CLV</b> of {len(self.accounts):,} accounts as of {self.as_of.date()}, "
+                f"{self.horizon_years:g} years at {self.discount_rate:.0%} a year</p>"
+                + (f"<ul>{notes}</ul>" if notes else ""))
+
+
+_MONTHS_PER_PERIOD = {"M": 1, "Q": 3, "Y": 12}
+_UNIT_WEEKS = {"D": 1 / 7, "W": 1.0, "M": 30.4375 / 7}  # the time units of kamtools.clv, in weeks
+_RETRY_PENALIZER = 0.01
+
+
+def _fit_bgnbd(_clv, rfm, penalizer, notes, attempt):
+    """BG/NBD fit; when an unpenalised fit runs to the edge of the parameter space, retry once with
+    the small penalty the error advises (and say so), so a report on a short ledger still has a model."""
+    from kamtools.exceptions import ConvergenceError, KamError
+
+    if penalizer > 0:
+        return attempt("BG/NBD", lambda: _clv.BetaGeo(penalizer=penalizer).fit(rfm)), penalizer
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            bg = _clv.BetaGeo(penalizer=penalizer).fit(rfm)
+        except ConvergenceError as exc:
+            bg, first = None, str(exc).split(":")[0]
+        except KamError as exc:  # nothing a penalty can fix (no repeat purchase, bad data)
+            notes.append(f"BG/NBD: not fitted: {exc}")
+            return None, penalizer
+    if bg is not None:
+        notes.extend(f"BG/NBD: {w.message}" for w in caught)
+        return bg, penalizer
+    bg = attempt("BG/NBD", lambda: _clv.BetaGeo(penalizer=_RETRY_PENALIZER).fit(rfm))
+    if bg is not None:
+        notes.append(f"BG/NBD: fitted with penalizer {_RETRY_PENALIZER} (unpenalised: {first}); "
+                     f"the same penalty is used for Gamma-Gamma and the holdout check")
+        return bg, _RETRY_PENALIZER
+    return None, penalizer
+
+
+def clv_overview(
+    transactions: pd.DataFrame,
+    *,
+    as_of,
+    horizon_years: float = 3,
+    discount_rate: float = 0.10,
+    time_unit: str = "W",
+    freq: str = "M",
+    quiet_periods: int = 3,
+    holdout_periods: int = 12,
+    margin_rate: float | None = None,
+    penalizer: float = 0.0,
+    accounts: pd.DataFrame | None = None,
+    account: str = "account_id",
+) -> ClvOverview:
+    """BG/NBD + Gamma-Gamma CLV of every account, P(alive), and a holdout check, never raising on data.
+
+    * :func:`kamtools.clv.rfm_summary` of the ledger up to ``as_of`` in
+      ``time_unit``; :class:`~kamtools.clv.BetaGeo` (Fader, Hardie & Lee 2005a)
+      for purchases and P(alive); :class:`~kamtools.clv.GammaGamma` (Fader,
+      Hardie & Lee 2005b) for spend; :func:`kamtools.clv.customer_lifetime_value`
+      over ``horizon_years`` in months discounted at the monthly equivalent of
+      ``discount_rate`` (``(1 + d)^(1/12) − 1``), times ``margin_rate``.
+    * ``margin_rate`` default: gross margin ÷ revenue of the ledger's last year
+      when the ledger has a margin; else 1 (CLV in revenue terms, said in
+      ``notes``).
+    * :func:`kamtools.clv.holdout_validation`: calibrate up to ``as_of`` minus
+      ``holdout_periods`` periods, predict the rest.
+    * An account has *gone quiet* when it bought in the year before the last
+      ``quiet_periods`` periods but not in them (accounts lost long ago are not
+      "quiet": they are gone).
+    * ``accounts`` (optional) adds ``account_name``, ``account_manager``,
+      ``segment`` and ``is_key_account`` where the table fills them.
+
+    A model that cannot be fitted (too little data, no repeat buyers) leaves its
+    columns NaN and says why in ``notes``; warnings of the fits are kept in
+    ``notes`` too (so no file path reaches a report).
+
+    Returns
+    -------
+    ClvOverview
+    """
+    from kamtools import clv as _clv
+    from kamtools.exceptions import KamError
+
+    func = "clv_overview"
+    end = _timestamp(as_of, func, "as_of")
+    months = _MONTHS_PER_PERIOD.get(_freq_param(freq, func))
+    if months is None:
+        raise _must(func, "freq", "'M', 'Q' or 'Y'", freq)
+    q = _int_param(quiet_periods, func, "quiet_periods")
+    hp = _int_param(holdout_periods, func, "holdout_periods")
+    if not isinstance(horizon_years, Real) or not horizon_years > 0:
+        raise _must(func, "horizon_years", "a positive number", horizon_years)
+    if not isinstance(discount_rate, Real) or not discount_rate >= 0:
+        raise _must(func, "discount_rate", "a non-negative number (per year)", discount_rate)
+    if time_unit not in _UNIT_WEEKS:
+        raise _must(func, "time_unit", f"one of {list(_UNIT_WEEKS)}", time_unit)
+    if margin_rate is not None and (isinstance(margin_rate, bool) or not isinstance(margin_rate, Real)
+                                    or not 0 < margin_rate <= 1):
+        raise _must(func, "margin_rate", "a fraction in (0, 1] or None", margin_rate)
+    _require_columns(transactions, "transactions", [account, "date", "revenue"])
+    all_days = _dates(transactions["date"], "transactions", "date")
+    tx = transactions.loc[(all_days <= end).to_numpy()]
+    days = all_days[(all_days <= end).to_numpy()]
+    notes: list[str] = []
+
+    def attempt(what, fn):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                result = fn()
+            except KamError as exc:
+                notes.append(f"{what}: not fitted: {exc}")
+                result = None
+        for wmsg in caught:
+            notes.append(f"{what}: {wmsg.message}")
+        return result
+
+    if margin_rate is None:
+        year = tx.loc[(days > end - pd.DateOffset(years=1)).to_numpy()]
+        has_margin = "gross_margin" in tx.columns and year["gross_margin"].notna().any()
+        rev = pd.to_numeric(year["revenue"], errors="coerce").sum()
+        if has_margin and rev > 0:
+            margin_rate = float(pd.to_numeric(year["gross_margin"], errors="coerce").sum() / rev)
+        else:
+            margin_rate = 1.0
+            notes.append("CLV in revenue terms: provide transactions with gross_margin for CLV in margin terms")
+
+    rfm = attempt("RFM summary", lambda: _clv.rfm_summary(tx, observation_end=end, time_unit=time_unit,
+                                                          account=account))
+    if rfm is None or rfm.empty:
+        rfm = pd.DataFrame({c: pd.Series(dtype=float) for c in ("frequency", "recency", "T", "monetary_value")})
+        rfm.index.name = account
+    bg = None
+    if len(rfm):
+        bg, penalizer = _fit_bgnbd(_clv, rfm, penalizer, notes, attempt)
+    gg = attempt("Gamma-Gamma", lambda: _clv.GammaGamma(penalizer=penalizer).fit(rfm)) if bg is not None else None
+    out = rfm[["frequency", "recency", "T", "monetary_value"]].copy()
+    paid = pd.to_numeric(tx["revenue"], errors="coerce")
+    out["last_purchase"] = days.loc[(paid > 0).to_numpy()].groupby(tx.loc[(paid > 0).to_numpy(), account]).max() \
+        .reindex(out.index)
+    out["past_revenue"] = paid.groupby(tx[account]).sum().reindex(out.index)
+    year_units = 365.25 / 7 / _UNIT_WEEKS[time_unit]  # one year in the model's time unit
+    out["p_alive"] = np.nan
+    out["expected_purchases_next_year"] = np.nan
+    out["clv_value"] = np.nan
+    if bg is not None:
+        out["p_alive"] = np.asarray(bg.conditional_probability_alive(rfm["frequency"], rfm["recency"], rfm["T"]),
+                                    dtype=float)
+        out["expected_purchases_next_year"] = np.asarray(
+            bg.conditional_expected_number_of_purchases_up_to_time(year_units, rfm["frequency"], rfm["recency"],
+                                                                   rfm["T"]), dtype=float)
+    if bg is not None and gg is not None:
+        monthly = (1.0 + discount_rate) ** (1 / 12) - 1.0
+        value = attempt("CLV", lambda: _clv.customer_lifetime_value(
+            bg, gg, rfm, horizon=int(round(12 * horizon_years)), discount_rate=monthly, time_unit=time_unit,
+            freq="M", margin_rate=margin_rate))
+        if value is not None:
+            out["clv_value"] = np.asarray(value, dtype=float)
+    quiet_from = (end.to_period("M") - q * months + 1).start_time  # start of the quiet window
+    lp = out["last_purchase"]
+    lapsed = (lp < quiet_from - pd.DateOffset(years=1)).to_numpy(dtype=bool)
+    out["quiet"] = ((lp < quiet_from).to_numpy(dtype=bool) & ~lapsed)
+    out["status"] = pd.array(np.where(out["quiet"], "gone quiet", np.where(lapsed, "lapsed", "buying")),
+                             dtype="str")
+    info = _account_info(accounts, account, extra=("is_key_account",))
+    if len(info.columns):
+        out = info.reindex(out.index).join(out)
+
+    holdout = None
+    cal_end = (end.to_period("M") - hp * months + 1).start_time - pd.Timedelta(days=1)
+    if len(tx) and days.min() < cal_end:
+        holdout = attempt("Holdout check", lambda: _clv.holdout_validation(
+            tx, calibration_end=cal_end, observation_end=end, time_unit=time_unit, account=account,
+            penalizer=penalizer))
+    else:
+        notes.append(f"Holdout check: not run: the ledger does not reach {hp} periods before {end.date()}")
+    return ClvOverview(accounts=out, bgnbd=bg, gamma_gamma=gg, holdout=holdout, margin_rate=float(margin_rate),
+                       horizon_years=float(horizon_years), discount_rate=float(discount_rate),
+                       time_unit=time_unit, as_of=end, quiet_periods=q, notes=tuple(notes))
+
+
+# --------------------------------------------------------------------------------------
+# plots (matplotlib imported lazily; draw only through the Axes)
+# --------------------------------------------------------------------------------------
+def _axes(ax, figsize=(8, 4.5)):
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots(figsize=figsize)
+    return ax
+
+
+def plot_kpi_trend(
+    kpis: pd.DataFrame,
+    names,
+    *,
+    window: str = TRAILING_WINDOW,
+    level: str = "portfolio",
+    group: str = "portfolio",
+    ax=None,
+):
+    """KPIs of one level and window over the periods, one line each (same unit please).
+
+    ``nps`` is drawn with a ±1.96 standard-error band when its standard error is
+    in ``kpis``. Fractions are drawn on a percent axis.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    import matplotlib.dates as mdates
+    from matplotlib.ticker import PercentFormatter
+
+    names = [names] if isinstance(names, str) else list(names)
+    sel = kpis.loc[(kpis["level"] == level) & (kpis["group"] == group) & (kpis["window"] == window)
+                   & kpis["value"].notna()]
+    wide = sel.pivot_table(index="period", columns="kpi", values="value", aggfunc="first").sort_index()
+    ax = _axes(ax)
+    percent = all(_display_kind(n) == "percent" for n in names)
+    scale = 100.0 if percent else 1.0
+    drawn = 0
+    for n in names:
+        if n not in wide.columns:
+            continue
+        y = wide[n] * scale
+        ax.plot(wide.index, y, label=KPI_LABELS.get(n, n))
+        drawn += 1
+        if n == "nps" and "nps_standard_error" in wide.columns:
+            se = wide["nps_standard_error"]
+            ax.fill_between(wide.index, y - 1.96 * se, y + 1.96 * se, alpha=0.2, linewidth=0,
+                            label="NPS ± 1.96 SE")
+    if percent:
+        ax.yaxis.set_major_formatter(PercentFormatter(100.0, decimals=0))
+    locator = mdates.AutoDateLocator(minticks=3, maxticks=7)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    ax.set_xlabel("period" + (" (end of the trailing year)" if window == TRAILING_WINDOW else ""))
+    ax.set_ylabel(KPI_LABELS.get(names[0], names[0]) if len(names) == 1 else ("rate" if percent else "value"))
+    if drawn:
+        ax.legend(loc="best")
+    else:
+        ax.text(0.5, 0.5, "not available", ha="center", va="center", transform=ax.transAxes)
+    return ax
+
+
+def plot_health(health_now: pd.DataFrame, *, bands=(50, 75), label: str = "account_name", n: int | None = None,
+                ax=None):
+    """Health scores as horizontal bars coloured by band, the band edges dashed.
+
+    Parameters
+    ----------
+    health_now : DataFrame
+        :func:`health_table` (``score``, ``band``; ``label`` column optional).
+    n : int, optional
+        Show only the ``n`` lowest scores.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    h = health_now.sort_values("score", ascending=True, kind="stable")
+    if n is not None:
+        h = h.iloc[: _int_param(n, "plot_health", "n")]
+    h = h.iloc[::-1]  # bars are drawn bottom-up: the weakest account ends on top
+    ids = pd.Series(h.index.astype(str), index=h.index)
+    names = h[label].astype(object).where(h[label].notna(), ids) if label in h.columns else ids
+    names = names.astype(str)
+    ax = _axes(ax, figsize=(8, max(3.0, 0.28 * len(h) + 1)))
+    colors = [BAND_COLORS.get(str(b), "#999999") for b in h["band"].astype(object)]
+    bars = ax.barh(np.arange(len(h)), h["score"].to_numpy(dtype=float), color=colors)
+    ax.set_yticks(np.arange(len(h)), labels=names.to_list())
+    ax.bar_label(bars, fmt="{:.0f}", padding=3, fontsize="small")  # a score of 0 has no bar to see
+    for edge in bands:
+        ax.axvline(edge, color="grey", linestyle="--", linewidth=1)
+    ax.set_xlim(0, 105)
+    ax.set_xlabel("health score (0–100)")
+    return ax
+
+
+def plot_band_counts(health: pd.DataFrame, *, scope=None, periods: int | None = None,
+                     account: str = "account_id", ax=None):
+    """Accounts red, amber and green in each period (stacked bars), for the scope.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    flat = _health_long(health, account, "period")
+    flat = flat.loc[_in_scope(pd.Index(flat[account]), scope) & flat["band"].notna()]
+    counts = (flat.assign(band=flat["band"].astype(object)).groupby(["period", "band"]).size()
+              .unstack(fill_value=0).reindex(columns=["red", "amber", "green"], fill_value=0).sort_index())
+    if periods is not None:
+        counts = counts.iloc[-int(periods):]
+    ax = _axes(ax)
+    x = np.arange(len(counts))
+    bottom = np.zeros(len(counts))
+    for b in ("red", "amber", "green"):
+        ax.bar(x, counts[b].to_numpy(), bottom=bottom, color=BAND_COLORS[b], label=b, width=0.8)
+        bottom += counts[b].to_numpy()
+    step = max(1, len(counts) // 12)
+    ax.set_xticks(x[::step], labels=[f"{p:%Y-%m}" for p in counts.index[::step]], rotation=45, ha="right")
+    ax.set_ylabel("accounts")
+    ax.set_xlabel("period")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    return ax
+
+
+def plot_clv_distribution(accounts: pd.DataFrame, *, column: str = "clv_value", bins: int = 30, ax=None):
+    """Histogram of account CLV on a log scale (CLV is heavily skewed).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    v = pd.to_numeric(accounts[column], errors="coerce").to_numpy(dtype=float)
+    v = v[np.isfinite(v) & (v > 0)]
+    ax = _axes(ax)
+    if len(v):
+        lo, hi = np.log10(v.min()), np.log10(v.max())
+        edges = np.logspace(max(lo, hi - 6), hi, bins + 1) if hi > lo else bins
+        ax.hist(v, bins=edges)
+        ax.set_xscale("log")
+        ax.axvline(np.median(v), color="grey", linestyle="--", linewidth=1, label="median")
+        ax.legend(loc="upper left")
+    ax.set_xlabel(f"{column} (log scale)")
+    ax.set_ylabel("accounts")
+    return ax
+
+
+_STATUS_STYLE = {"buying": ("#0072B2", 14, 0.6), "gone quiet": (BAND_COLORS["red"], 24, 0.9),
+                 "lapsed": ("#999999", 14, 0.6)}
+
+
+def plot_p_alive(accounts: pd.DataFrame, *, time_unit: str = "W", ax=None):
+    """P(alive) against time since the last purchase, by status (buying, gone quiet, lapsed).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    a = accounts.loc[accounts["p_alive"].notna()]
+    since = (a["T"] - a["recency"]).to_numpy(dtype=float)
+    status = (a["status"] if "status" in a.columns
+              else pd.Series(np.where(a["quiet"], "gone quiet", "buying"), index=a.index)).astype(str).to_numpy()
+    ax = _axes(ax)
+    for name, (color, size, alpha) in _STATUS_STYLE.items():
+        sel = status == name
+        ax.scatter(since[sel], a["p_alive"].to_numpy()[sel], s=size, alpha=alpha, label=name, color=color)
+    unit = {"D": "days", "W": "weeks", "M": "months"}.get(time_unit, time_unit)
+    ax.set_xlabel(f"time since last purchase ({unit})")
+    ax.set_ylabel("P(alive)")
+    ax.set_ylim(-0.02, 1.02)
+    ax.legend(loc="center right")
+    return ax

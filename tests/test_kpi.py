@@ -811,3 +811,384 @@ def test_health_score_bounds(rows, w):
     weighted = m.loc[:, [c for c, x in zip("abc", w) if x > 0]]
     lo, hi = weighted.min(axis=1), weighted.max(axis=1)
     assert (h.loc[ok, "score"] >= lo[ok] - 1e-9).all() and (h.loc[ok, "score"] <= hi[ok] + 1e-9).all()
+
+
+# ---------------------------------------------------------------------------------------------
+# numerical edge found by hypothesis: subnormal weights
+# ---------------------------------------------------------------------------------------------
+def test_health_score_with_a_subnormal_weight_stays_within_the_measures():
+    # w = (5e-324, 0, 1) and only the first measure present: the score is that measure, 1.5.
+    # Σwx/Σw rounds 1.5·5e-324 to 2·5e-324 and gave 2.0; normalising the weights first gives 1.5.
+    m = pd.DataFrame({"a": [1.5], "b": [np.nan], "c": [np.nan]})
+    h = kpi.health_score(m, {"a": 5e-324, "b": 0.0, "c": 1.0})
+    assert h["score"].iloc[0] == 1.5
+
+
+def test_kpi_table_clv_at_every_period_with_a_full_year(world_kpis):
+    pytest.importorskip("kamtools.retention")
+    _, panel, periods, kpis = world_kpis
+    r = kpi.renewal_rate(panel, start=periods[-13], end=periods[-1])
+    earlier = periods[-7]
+    clv = kpi.account_clv(panel, retention=r, discount_rate=0.10, as_of=earlier)
+    assert _value(kpis, "clv_value", period=earlier) == pytest.approx(clv.sum())
+    first_full = periods[11]  # the first period with twelve months behind it
+    clv_rows = kpis[(kpis["kpi"] == "clv_value") & (kpis["level"] == "portfolio")]
+    assert clv_rows["period"].min() == first_full
+    assert (clv_rows["window"] == "trailing_12m").all()
+
+
+# ---------------------------------------------------------------------------------------------
+# notebook 02 building blocks
+# ---------------------------------------------------------------------------------------------
+def test_analysis_period_is_the_last_full_period():
+    assert kpi.analysis_period("2025-12-31") == pd.Timestamp("2025-12-01")  # December is complete
+    assert kpi.analysis_period("2025-12-30") == pd.Timestamp("2025-11-01")  # December is not
+    assert kpi.analysis_period("2025-12-31", as_of="2025-06-15") == pd.Timestamp("2025-05-01")
+    assert kpi.analysis_period("2025-12-31", as_of="2025-06-30") == pd.Timestamp("2025-06-01")
+    assert kpi.analysis_period("2025-12-31", freq="Q") == pd.Timestamp("2025-10-01")
+    assert kpi.analysis_period("2025-12-30", freq="Q") == pd.Timestamp("2025-07-01")
+    assert kpi.analysis_period("2025-12-31", as_of="") == pd.Timestamp("2025-12-01")  # empty = not given
+    with pytest.raises(ParameterError, match=r"The 'freq' parameter of analysis_period must be one of"):
+        kpi.analysis_period("2025-12-31", freq="fortnight")
+    with pytest.raises(ParameterError, match=r"The 'as_of' parameter of analysis_period must be a date"):
+        kpi.analysis_period("2025-12-31", as_of="soon")
+
+
+def test_key_accounts_from_the_flag():
+    acc = pd.DataFrame({"account_id": ["b", "a", "c"], "is_key_account": pd.array([True, True, None])})
+    assert list(kpi.key_accounts(acc)) == ["a", "b"]  # missing reads as not key
+    assert kpi.key_accounts(acc.assign(is_key_account=pd.array([None] * 3, dtype="boolean"))) is None
+    assert kpi.key_accounts(acc.assign(is_key_account=False)) is None
+    assert kpi.key_accounts(acc.drop(columns="is_key_account")) is None
+    assert kpi.key_accounts(None) is None
+
+
+PERIODS14 = pd.date_range("2024-01-01", periods=14, freq="MS")
+
+
+def _long_kpis():
+    """Portfolio rows: NRR 1.00, 1.01, … 1.13 (trailing); logo churn known up to month 12 of 14;
+    monthly churn 0.02 with its annualisation in the period window; NPS not available."""
+    rows = []
+    for t, p in enumerate(PERIODS14):
+        rows.append(("trailing_12m", p, "nrr", 1.00 + 0.01 * t))
+        if t < 12:
+            rows.append(("trailing_12m", p, "logo_churn_rate", 0.10 + 0.01 * t))
+        rows.append(("period", p, "logo_churn_rate", 0.02))
+        rows.append(("period", p, "logo_churn_annualised_rate", 1 - 0.98**12))
+    frame = pd.DataFrame(rows, columns=["window", "period", "kpi", "value"])
+    frame = frame.assign(level="portfolio", group="portfolio", account_id=pd.NA, message=pd.NA)
+    missing = pd.DataFrame({"level": ["portfolio"], "group": ["portfolio"], "account_id": [pd.NA],
+                            "period": [PERIODS14[-1]], "window": [None], "kpi": ["nps"], "value": [np.nan],
+                            "message": ["not available: provide surveys with account_id, date, nps"]})
+    cols = ["level", "group", "account_id", "period", "window", "kpi", "value", "message"]
+    return pd.concat([frame[cols], missing[cols]], ignore_index=True)
+
+
+def test_portfolio_dashboard_this_period_last_period_and_a_year_ago():
+    d = kpi.portfolio_dashboard(_long_kpis()).set_index("kpi")
+    # NRR in the last month (t = 13): 1.13; last month 1.12; a year ago (t = 1) 1.01
+    assert d.loc["nrr", ["this_period", "last_period", "year_ago"]].to_list() == pytest.approx([1.13, 1.12, 1.01])
+    assert d.loc["nrr", ["change_vs_last", "change_vs_year_ago"]].to_list() == pytest.approx([0.01, 0.12])
+    assert d.loc["nrr", "period"] == PERIODS14[-1] and d.loc["nrr", "note"] == ""
+    assert d.loc["nrr", "family"] == 6 and d.loc["nrr", "kind"] == "percent"
+    # churn is not known for the last two months: the latest known (t = 11) is shown, and said so
+    assert d.loc["logo_churn_rate", "period"] == PERIODS14[11]
+    assert d.loc["logo_churn_rate", "this_period"] == pytest.approx(0.21)
+    assert d.loc["logo_churn_rate", "last_period"] == pytest.approx(0.20)
+    assert np.isnan(d.loc["logo_churn_rate", "year_ago"])  # t = −1 does not exist
+    assert d.loc["logo_churn_rate", "note"] == "not known yet for 2025-02: value of 2024-12, the latest known"
+    # not available: NaN everywhere, the message as the note — never 0
+    assert d.loc["nps", ["this_period", "last_period", "year_ago"]].isna().all()
+    assert d.loc["nps", "note"] == "not available: provide surveys with account_id, date, nps"
+    # the trailing window's churn is already yearly: no annualised row
+    assert "logo_churn_annualised_rate" not in d.index
+    monthly = kpi.portfolio_dashboard(_long_kpis(), window="period").set_index("kpi")
+    assert monthly.loc["logo_churn_annualised_rate", "this_period"] == pytest.approx(0.2153, abs=1e-4)
+    # an earlier report period
+    early = kpi.portfolio_dashboard(_long_kpis(), period=PERIODS14[5]).set_index("kpi")
+    assert early.loc["nrr", "this_period"] == pytest.approx(1.05)
+    assert list(d["family"]) == sorted(d["family"])  # the ten KPIs in their order
+
+
+def test_portfolio_dashboard_errors():
+    with pytest.raises(ParameterError, match=r"The 'window' parameter of portfolio_dashboard must be one of"):
+        kpi.portfolio_dashboard(_long_kpis(), window="year")
+    with pytest.raises(ParameterError, match=r"The 'period' parameter of portfolio_dashboard must be a period "
+                                             r"of kpis \(2024-01-01 … 2025-02-01\)"):
+        kpi.portfolio_dashboard(_long_kpis(), period="2030-01-01")
+    with pytest.raises(DataValidationError, match=r"kpis: missing required column\(s\) \['message'\]"):
+        kpi.portfolio_dashboard(_long_kpis().drop(columns="message"))
+
+
+def test_format_dashboard_reads_as_percent_and_keeps_messages():
+    f = kpi.format_dashboard(kpi.portfolio_dashboard(_long_kpis()))
+    nrr = f.xs("NRR, net revenue retention", level="KPI").iloc[0]
+    assert nrr["this period"] == "113.0%" and nrr["vs last"] == "+1.0 pts" and nrr["vs a year ago"] == "+12.0 pts"
+    assert nrr["period"] == "2025-02"
+    nps = f.xs("NPS", level="KPI").iloc[0]
+    assert nps["this period"] == "not available: provide surveys with account_id, date, nps"
+    assert nps["last period"] == "" and nps["a year ago"] == ""  # blank, not 0
+    assert not f.apply(lambda col: col.isin(["0", "0.0", "0.0%"])).any().any()
+    # a change that rounds to nothing reads 0, not −0.0 (0.5 − 0.50001 = −0.001 pts)
+    tiny = kpi.portfolio_dashboard(_long_kpis()).iloc[[0]].assign(
+        kind="percent", this_period=0.5, last_period=0.50001, change_vs_last=-0.00001, note="")
+    assert kpi.format_dashboard(tiny)["vs last"].iloc[0] == "0.0 pts"
+
+
+def _two_period_health():
+    # measures m1 (weight 3) and m2 (weight 1) on 0–100
+    # month 1: x (80, 80) → 80 green; y (60, 60) → 60 amber; z (70, 40) → 62.5 amber
+    # month 2: x (90, 70) → 85 green; y (60, 20) → 50 red (the edge); z (40, 40) → 40 red
+    idx = pd.MultiIndex.from_product([list("xyz"), MONTHS[:2]], names=["account_id", "period"])
+    measures = pd.DataFrame({"m1": [80, 90, 60, 60, 70, 40], "m2": [80, 70, 60, 20, 40, 40]},
+                            index=idx, dtype=float)
+    weights = {"m1": 3, "m2": 1}
+    accounts = pd.DataFrame({"account_id": list("xyz"), "account_name": ["X AG", "Y SA", "Z BV"],
+                             "account_manager": ["M1", "M1", "M2"]})
+    return measures, weights, kpi.health_score(measures, weights), accounts
+
+
+def test_health_table_for_the_scope_weakest_first():
+    measures, weights, health, accounts = _two_period_health()
+    raw = pd.DataFrame({"m1": [0.9, 0.6, 0.4]}, index=pd.Index(list("xyz"), name="account_id"))
+    t = kpi.health_table(health, period=MONTHS[1], accounts=accounts, raw=raw)
+    assert list(t.index) == ["z", "y", "x"]
+    assert t["score"].to_list() == [40.0, 50.0, 85.0]
+    assert t["band"].astype(str).to_list() == ["red", "red", "green"]
+    assert t["arrow"].to_list() == ["↓", "↓", "↑"]  # −22.5, −10, +5
+    assert t.loc["z", "account_name"] == "Z BV" and t.loc["z", "m1"] == 0.4
+    scoped = kpi.health_table(health, period=MONTHS[1], scope=["x", "z"])
+    assert list(scoped.index) == ["z", "x"]
+
+
+def test_turned_red_table_names_the_main_driver():
+    measures, weights, health, accounts = _two_period_health()
+    t = kpi.turned_red_table(health, measures, weights, period=MONTHS[1], lookback=1, accounts=accounts)
+    # y: m2 fell 40 points at weight 1 of 4 → −10 score points; z: m1 fell 30 at weight 3 of 4 → −22.5
+    assert list(t.index) == ["z", "y"]  # same period: lowest score first
+    assert t["main_driver"].to_list() == ["m1", "m2"]
+    assert t["driver_points"].to_list() == pytest.approx([-22.5, -10.0])
+    assert t["previous_band"].to_list() == ["amber", "amber"]
+    assert t["band_now"].to_list() == ["red", "red"] and t["score_now"].to_list() == [40.0, 50.0]
+    assert t.loc["z", "account_name"] == "Z BV"
+    assert kpi.turned_red_table(health, measures, weights, period=MONTHS[0]).empty  # nothing before month 1
+    assert list(kpi.turned_red_table(health, measures, weights, period=MONTHS[1], scope=["y"]).index) == ["y"]
+
+
+def test_manager_rollup_counts_bands_and_joins_the_book_kpis():
+    measures, weights, health, accounts = _two_period_health()
+    now = kpi.health_table(health, period=MONTHS[1], accounts=accounts)
+    kpis = pd.DataFrame({
+        "level": "account_manager", "group": ["M1", "M2", "M1"], "account_id": pd.NA,
+        "period": [MONTHS[1], MONTHS[1], MONTHS[0]], "window": "trailing_12m", "kpi": "nrr",
+        "value": [1.1, 0.9, 5.0], "message": pd.NA,
+    })
+    r = kpi.manager_rollup(now, kpis, period=MONTHS[1])
+    # M1: x green (85) and y red (50) → mean 67.5; M2: z red (40). Same red and amber: lower mean first.
+    assert list(r.index) == ["M2", "M1"]
+    assert r.loc["M1", ["accounts", "red", "amber", "green"]].to_list() == [2, 1, 0, 1]
+    assert r.loc["M1", "mean_score"] == 67.5 and r.loc["M2", "mean_score"] == 40.0
+    assert r["nrr"].to_list() == [0.9, 1.1]  # this period's value, not the earlier 5.0
+    assert kpi.manager_rollup(now.drop(columns="account_manager"), kpis.iloc[:0], period=MONTHS[1]).empty
+
+
+def test_round_floats_leaves_dates_alone():
+    frame = pd.DataFrame({"x": [1.23456], "n": [3], "d": pd.to_datetime(["2025-01-01"]), "s": ["a"]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = kpi.round_floats(frame, 2)
+    assert out["x"].iloc[0] == 1.23 and out["d"].iloc[0] == pd.Timestamp("2025-01-01")
+    assert out["n"].iloc[0] == 3 and out["s"].iloc[0] == "a"
+
+
+HEALTH_WEIGHTS = {"nrr": 3, "grr": 2, "nps": 2, "days_since_last_touch": 1}
+
+
+def test_kpi_health_report_on_a_ledger_alone(tmp_path):
+    """A consultant's ledger-only data go through the notebook's orchestration: config → dataset →
+    panel → report and CLV. KPIs without their table say what to provide and are never 0."""
+    from kamtools.config import load_config
+    from kamtools.io import load_dataset
+    from kamtools.panel import build_panel
+
+    tables, _, _ = _random_world()
+    tables["transactions"].drop(columns="gross_margin").to_csv(tmp_path / "ledger.csv", index=False)
+    (tmp_path / "client.yaml").write_text(
+        "client: Ledger only\ncurrency: EUR\nperiod: M\ndata:\n  transactions: ledger.csv\n", encoding="utf-8")
+    dataset = load_dataset(load_config(tmp_path / "client.yaml"))
+    panel = build_panel(dataset, freq="M")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing may reach the notebook's stored output as a warning
+        rep = kpi.kpi_health_report(dataset, panel, weights=HEALTH_WEIGHTS, churn_gap=3,
+                                    cadence={"Key account": 4, "Key": 2, "Core": 1}, key_account_tier="Key account")
+        clv = kpi.clv_overview(dataset.transactions, as_of=rep.as_of, holdout_periods=6, accounts=dataset.accounts)
+    # no key-account flag: all accounts, and the headline says so
+    assert rep.scope is None and rep.scope_label == "accounts"
+    assert rep.headline == (f"{rep.n_red + rep.n_amber} of {rep.n_scored} accounts amber or red; "
+                            f"portfolio NRR {rep.nrr:.0%}")
+    assert rep.n_scored == len(rep.health_now) == rep.n_red + rep.n_amber + rep.n_green > 0
+    d = rep.dashboard.set_index("kpi")
+    for name, table in (("nps", "surveys"), ("outcomes_share", "outcomes"), ("acquisition_rate", "prospects"),
+                        ("manager_satisfaction_score", "manager_surveys"), ("cadence_attainment", "interactions"),
+                        ("clv_value", "transactions")):  # no gross margin: no retention CLV
+        assert d.loc[name, "note"].startswith(f"not available: provide {table} with "), name
+        assert d.loc[name, ["this_period", "last_period", "year_ago"]].isna().all()
+    assert np.isfinite(d.loc["grr", "this_period"])
+    shown = kpi.format_dashboard(rep.dashboard).xs("NPS", level="KPI")["this period"].iloc[0]
+    assert shown == "not available: provide surveys with account_id, date, nps"
+    # health stands on NRR and GRR only: 5 of the 8 weight points
+    assert rep.health_now["coverage"].max() == pytest.approx(5 / 8)
+    assert not rep.health_rules().loc["nps", "available"]
+    assert rep.managers.to_dict("list") == {"note": ["not available: provide accounts with account_id, "
+                                                     "account_manager"]}
+    # CLV from the ledger alone, in revenue terms, and said so
+    assert clv.margin_rate == 1.0
+    assert any(n.startswith("CLV in revenue terms") for n in clv.notes)
+    assert clv.accounts["clv_value"].notna().all() and clv.holdout is not None
+    # this small world runs the unpenalised BG/NBD to b -> infinity: refitted with a small penalty, and said so
+    assert any(n.startswith("BG/NBD: fitted with penalizer 0.01 (unpenalised: BetaGeo fit ran to the edge")
+               for n in clv.notes)
+
+
+def test_kpi_health_report_on_every_table():
+    tables, panel, periods = _random_world()
+    tables["accounts"] = tables["accounts"].assign(is_key_account=tables["accounts"]["segment"] == "Key")
+    rep = kpi.kpi_health_report(tables, panel, weights={**HEALTH_WEIGHTS, "cadence_attainment": 1},
+                                churn_gap=3, cadence={"Key account": 4, "Key": 2, "Core": 1},
+                                key_account_tier="Key account")
+    keys = tables["accounts"].loc[tables["accounts"]["is_key_account"], "account_id"]
+    assert rep.scope_label == "key accounts" and set(rep.health_now.index) <= set(keys)
+    # the last transaction falls in the last month but before its end: the report's period is the one before
+    last = tables["transactions"]["date"].max()
+    assert rep.period == kpi.analysis_period(last) and rep.as_of == rep.period + pd.offsets.MonthEnd(0)
+    # headline counts agree with the table and the manager roll-up
+    bands = rep.health_now["band"].astype(str).value_counts()
+    assert (rep.n_red, rep.n_amber, rep.n_green) == (bands.get("red", 0), bands.get("amber", 0),
+                                                     bands.get("green", 0))
+    assert rep.managers["accounts"].sum() == rep.n_scored
+    assert rep.managers[["red", "amber", "green"]].sum().to_list() == [rep.n_red, rep.n_amber, rep.n_green]
+    # NRR of the dashboard: the plain function over the trailing year
+    _, nrr = kpi.revenue_retention(panel, start=rep.period - pd.DateOffset(months=12), end=rep.period)
+    assert rep.nrr == pytest.approx(nrr)
+    assert f"portfolio NRR {nrr:.0%}" in rep.headline
+    # key accounts take the "Key account" cadence: 4 contacts a month
+    inter = tables["interactions"]
+    one = rep.health_now["cadence_attainment"].dropna().index[0]  # a current key account
+    window = (inter["account_id"] == one) & (inter["date"] > rep.as_of - pd.DateOffset(months=12)) \
+        & (inter["date"] <= rep.as_of)
+    att = kpi.pivot_kpis(rep.kpis, level="account", period=rep.period).loc[one, "cadence_attainment"]
+    assert att == pytest.approx(window.sum() / (4 * 12))
+    s = rep.summary()
+    assert s.loc[s["term"] == "amber_or_red_share", "estimate"].iloc[0] == pytest.approx(
+        (rep.n_red + rep.n_amber) / rep.n_scored)
+    assert (s["ci_lower"].dropna() <= s["estimate"][s["ci_lower"].notna()]).all()
+    with pytest.raises(ParameterError, match=r"The 'weights' parameter of kpi_health_report must be measures "
+                                             r"with a normalisation rule \(none for \['vibes'\]"):
+        kpi.kpi_health_report(tables, panel, weights={"vibes": 1})
+    with pytest.raises(ParameterError, match=r"The 'scope' parameter of kpi_health_report must be one of"):
+        kpi.kpi_health_report(tables, panel, weights=HEALTH_WEIGHTS, scope="vip")
+
+
+def test_clv_overview_quiet_accounts_and_holdout():
+    tables, _, periods = _random_world()
+    tx = tables["transactions"]
+    as_of = pd.Timestamp("2025-01-31")
+    clv = kpi.clv_overview(tx, as_of=as_of, quiet_periods=3, holdout_periods=6, accounts=tables["accounts"])
+    a = clv.accounts
+    assert a["p_alive"].between(0, 1).all() and (a["clv_value"] >= 0).all()
+    assert clv.margin_rate == pytest.approx(0.3)  # gross margin is 30 % of revenue in this world
+    # gone quiet: last purchase in Feb 2024 … Oct 2024 (bought in the year before Nov–Jan, not in it)
+    last = tx[tx["date"] <= as_of].groupby("account_id")["date"].max().reindex(a.index)
+    expected = (last < "2024-11-01") & (last >= "2023-11-01")
+    assert a["quiet"].to_list() == expected.to_list()
+    assert list(clv.quiet_accounts().index) == list(
+        a.loc[a["quiet"]].sort_values("past_revenue", ascending=False).index)
+    assert clv.holdout.calibration_end == pd.Timestamp("2024-07-31")
+    assert clv.holdout_summary().loc["calibration_end", "value"] == "2024-07-31"
+    s = clv.summary()
+    assert {"BG/NBD", "Gamma-Gamma", "CLV"} == set(s["model"])
+    assert s.loc[s["term"] == "clv_total_value", "estimate"].iloc[0] == pytest.approx(a["clv_value"].sum())
+    # CLV grows with the horizon
+    longer = kpi.clv_overview(tx, as_of=as_of, horizon_years=5, holdout_periods=6)
+    assert (longer.accounts["clv_value"] >= a["clv_value"] - 1e-9).all()
+
+
+def test_clv_overview_says_why_instead_of_raising():
+    # one purchase per account: no repeat purchases, BG/NBD cannot be fitted
+    tx = pd.DataFrame({"account_id": ["a", "b", "c"], "date": pd.to_datetime(["2024-01-05", "2024-02-01",
+                                                                               "2024-03-09"]),
+                       "revenue": [100.0, 200.0, 50.0]})
+    clv = kpi.clv_overview(tx, as_of="2024-06-30")
+    assert clv.bgnbd is None and clv.gamma_gamma is None
+    assert clv.accounts["clv_value"].isna().all() and clv.accounts["p_alive"].isna().all()
+    assert any(n.startswith("BG/NBD: not fitted: ") and "no customer made a repeat purchase" in n
+               for n in clv.notes)
+    assert clv.holdout is None and any(n.startswith("Holdout check: not run") for n in clv.notes)
+    assert clv.holdout_summary().columns.to_list() == ["note"]
+    with pytest.raises(ParameterError, match=r"The 'discount_rate' parameter of clv_overview must be a "
+                                             r"non-negative number"):
+        kpi.clv_overview(tx, as_of="2024-06-30", discount_rate=-0.1)
+    with pytest.raises(ParameterError, match=r"The 'time_unit' parameter of clv_overview must be one of"):
+        kpi.clv_overview(tx, as_of="2024-06-30", time_unit="fortnight")
+    with pytest.raises(ParameterError, match=r"The 'margin_rate' parameter of clv_overview must be a fraction"):
+        kpi.clv_overview(tx, as_of="2024-06-30", margin_rate=30)
+    # dates as ISO text work as well as datetimes
+    text_dates = kpi.clv_overview(tx.assign(date=tx["date"].dt.strftime("%Y-%m-%d")), as_of="2024-06-30")
+    assert text_dates.accounts["last_purchase"].to_list() == tx["date"].to_list()
+
+
+def test_report_plots_draw_on_the_axes_they_get():
+    import matplotlib.pyplot as plt
+
+    measures, weights, health, accounts = _two_period_health()
+    now = kpi.health_table(health, period=MONTHS[1], accounts=accounts)
+    fig, axes = plt.subplots(2, 3)
+    try:
+        ax = kpi.plot_health(now, ax=axes[0, 0])
+        assert ax is axes[0, 0]
+        bars = ax.patches
+        assert len(bars) == 3
+        assert [b.get_width() for b in bars] == [85.0, 50.0, 40.0]  # drawn bottom-up: weakest on top
+        assert [t.get_text() for t in ax.get_yticklabels()] == ["X AG", "Y SA", "Z BV"]
+        assert [t.get_text() for t in ax.texts] == ["85", "50", "40"]  # the score at each bar's end
+        assert bars[2].get_facecolor()[:3] == pytest.approx(plt.matplotlib.colors.to_rgb(kpi.BAND_COLORS["red"]))
+        assert len(kpi.plot_health(now, n=2, ax=axes[0, 1]).patches) == 2
+        ax = kpi.plot_band_counts(health, ax=axes[0, 2])
+        # month 1: 0 red, 2 amber, 1 green; month 2: 2 red, 0 amber, 1 green
+        heights = [b.get_height() for b in ax.patches]
+        assert heights == [0, 2, 2, 0, 1, 1]
+        ax = kpi.plot_kpi_trend(_long_kpis(), ["nrr", "logo_churn_rate"], ax=axes[1, 0])
+        assert len(ax.get_lines()) == 2 and ax.get_lines()[0].get_ydata()[-1] == pytest.approx(113.0)
+        ax = kpi.plot_kpi_trend(_long_kpis(), ["nps"], ax=axes[1, 1])
+        assert not ax.get_lines() and ax.texts[0].get_text() == "not available"
+        tables, _, _ = _random_world()
+        clv = kpi.clv_overview(tables["transactions"], as_of="2025-01-31", holdout_periods=6)
+        ax = kpi.plot_clv_distribution(clv.accounts, ax=axes[1, 2])
+        assert sum(b.get_height() for b in ax.patches) == (clv.accounts["clv_value"] > 0).sum()
+    finally:
+        plt.close(fig)
+    ax = kpi.plot_p_alive(clv.accounts)
+    assert sum(len(c.get_offsets()) for c in ax.collections) == len(clv.accounts)
+    plt.close(ax.figure)
+    ax = clv.plot_holdout()
+    assert len(ax.get_lines()) >= 2
+    plt.close(ax.figure)
+
+
+def test_clv_overview_on_the_synthetic_world_tells_the_churned_apart():
+    """Recovery of known truth: accounts the world made churn have a low P(alive), survivors a high one."""
+    sample = pytest.importorskip("kamtools.sample")
+    world = sample.generate_world(seed=1, n_accounts=120, n_months=30)
+    clv = kpi.clv_overview(world.transactions, as_of="2025-06-30", holdout_periods=6, accounts=world.accounts)
+    assert clv.notes == ()  # the unpenalised fits work here
+    a = clv.accounts
+    assert a["is_key_account"].sum() == world.accounts["is_key_account"].sum()
+    # truth.churned: month of the last purchase of accounts the world made churn
+    churned = pd.Series(world.truth.churned).map(pd.Timestamp)
+    gone = churned[churned <= pd.Timestamp("2025-01-01")].index  # churned at least half a year before as_of
+    alive = a.index.difference(churned.index)
+    assert len(gone) >= 5 and len(alive) >= 50
+    assert a.loc[a.index.intersection(gone), "p_alive"].median() < 0.2
+    assert a.loc[alive, "p_alive"].median() > 0.8
+    assert clv.holdout is not None and abs(clv.holdout.aggregate_bias) < 0.25
