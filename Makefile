@@ -7,7 +7,6 @@ CONFIG ?= configs/sample.yaml
 # numbers do not depend on the thread count; keep BLAS from oversubscribing 2 cores
 export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
-export MPLBACKEND ?= Agg
 export PYDEVD_DISABLE_FILE_VALIDATION = 1
 
 .PHONY: install reports test unit nbval notebooks lab bench sample clean

@@ -177,7 +177,7 @@ def render_batch(configs, *, out_root=None, workers: int = 2, notebook_workers: 
     table = pd.DataFrame(rows).reindex(columns=["client", "config", "status", "seconds", "failing_notebook",
                                                 "error", "out_dir"])
     table = table.iloc[sorted(range(len(table)), key=lambda i: order.get(table["config"].iloc[i], 0))]
-    table = table.fillna("").reset_index(drop=True)
+    table = table.astype(object).fillna("").reset_index(drop=True)
     return BatchResult(table=table, seconds=time.perf_counter() - start)
 
 
