@@ -115,19 +115,22 @@ def main() -> None:
     rank_robustness(m.head(500), WEIGHTS, k=K, n_draws=50, **KW)  # warm-up
     results = {}
 
-    def run(matrix, concentration, method="wsm"):
+    def run(matrix, concentration, method="wsm", ranked=False):
         kw = KW if method == "wsm" else {"criteria_types": KW["criteria_types"]}
+        if ranked:  # the selection's default: continuous criteria by percentile rank, rubrics fixed
+            kw = {**KW, "normalisation": {c: ("fixed" if c in RUBRICS else "rank") for c in WEIGHTS}}
         return rank_robustness(matrix, WEIGHTS, k=K, n_draws=N_DRAWS, concentration=concentration,
                                random_state=0, method=method, **kw)
 
     rows = []
-    for label, matrix, conc, method in [
-        ("wsm, uniform weights (SMAA)", m, None, "wsm"),
-        ("wsm, Dirichlet(50·w)", m, 50.0, "wsm"),
-        ("wsm, Dirichlet(50·w), 10 % rubric scores missing", m_missing, 50.0, "wsm"),
-        ("topsis, Dirichlet(50·w)", m, 50.0, "topsis"),
+    for label, matrix, conc, method, ranked in [
+        ("wsm, uniform weights (SMAA)", m, None, "wsm", False),
+        ("wsm, Dirichlet(50·w)", m, 50.0, "wsm", False),
+        ("wsm, Dirichlet(50·w), 10 % rubric scores missing", m_missing, 50.0, "wsm", False),
+        ("wsm, Dirichlet(50·w), continuous by percentile rank", m, 50.0, "wsm", True),
+        ("topsis, Dirichlet(50·w)", m, 50.0, "topsis", False),
     ]:
-        out, med, best, cpu = timed(lambda: run(matrix, conc, method), args.repeat)
+        out, med, best, cpu = timed(lambda: run(matrix, conc, method, ranked), args.repeat)
         rows.append({"case": label, "median_s": med, "min_s": best, "cpu_s": cpu,
                      "mean_kendall_tau": out.attrs["mean_kendall_tau"],
                      "p_topk_unchanged": out.attrs["p_topk_unchanged"]})

@@ -8,17 +8,26 @@ advise 15–35 key accounts; above 50 is too many). This module
   where the data allow (revenue, growth, potential, lifetime value, margin, cost to serve) and taken from
   the accounts table where the criterion is a judgement (1–5 rubrics, renewal likelihood);
 * scores it with a **weighted sum** (:func:`weighted_sum`, fixed-scale normalisation for rubrics,
-  min–max for continuous criteria) or **TOPSIS** (:func:`topsis`, Hwang & Yoon 1981);
+  min–max or percentile rank for continuous criteria) or **TOPSIS** (:func:`topsis`, Hwang & Yoon 1981);
 * recommends a capped set (:func:`select_key_accounts`) split into large accounts to *protect* and smaller
   accounts chosen to *grow*, checks manager capacity and compares with the current key-account list;
 * draws the **portfolio views** (:func:`portfolio_matrix`, McDonald & Woodburn; :func:`shapiro_matrix`,
   Shapiro et al. 1987; :func:`abc_classes`, :func:`lorenz_curve`, :func:`gini`);
 * tests the ranking's **robustness** to the weights (:func:`rank_robustness`, SMAA after Lahdelma et al.
   1998; :func:`weight_sweep`; :func:`rank_reversal_check`);
-* asks first whether KAM suits the client at all (:func:`kam_fit_diagnostic`).
+* asks first whether KAM suits the client at all (:func:`kam_fit_diagnostic`);
+* and gives the selection notebook its thin helpers: the candidate pool (:func:`eligible_accounts`: lapsed
+  accounts are not candidates), :func:`criteria_overview`, :func:`compare_selections` /
+  :func:`plot_rank_comparison` (against revenue alone), :func:`abc_summary` / :func:`plot_abc`,
+  :func:`selection_robustness` and :func:`rank_reversal_summary`.
 
 Conventions
 -----------
+:func:`select_key_accounts` and :func:`portfolio_matrix` put rubric criteria on their fixed scale and
+continuous criteria on percentile ranks (:data:`CONTINUOUS_NORMALISATION`; min–max on request): the
+REFERENCES convention is min–max, but min–max of skewed currency criteria lets a criterion's stated weight
+act far smaller than stated. :func:`weighted_sum` keeps min–max as its default.
+
 Missing criterion values (NaN) are never read as 0. The stated rule: an account's missing criteria have
 their weight redistributed over its available criteria, and the share of weight that was available is
 reported as ``coverage`` (:func:`score_coverage` per account, the ``coverage`` column of
@@ -37,6 +46,7 @@ Journal of Operational Research*, 106(1), 137–143.
 
 from __future__ import annotations
 
+import html
 import math
 import sys
 import warnings
@@ -53,6 +63,7 @@ __all__ = [
     "Criterion",
     "CRITERIA",
     "DEFAULT_WEIGHTS",
+    "CONTINUOUS_NORMALISATION",
     "DEFAULT_ATTRACTIVENESS_WEIGHTS",
     "DEFAULT_STRENGTH_WEIGHTS",
     "PORTFOLIO_LABELS",
@@ -60,6 +71,7 @@ __all__ = [
     "SHAPIRO_LABELS",
     "SHAPIRO_POSTURES",
     "criteria_metadata",
+    "default_normalisation",
     "weighted_sum",
     "score_coverage",
     "topsis",
@@ -79,6 +91,15 @@ __all__ = [
     "rank_reversal_check",
     "KamFitDiagnostic",
     "kam_fit_diagnostic",
+    "eligible_accounts",
+    "criteria_overview",
+    "compare_selections",
+    "plot_rank_comparison",
+    "abc_summary",
+    "plot_abc",
+    "SelectionRobustness",
+    "selection_robustness",
+    "rank_reversal_summary",
 ]
 
 
@@ -94,7 +115,8 @@ class Criterion(NamedTuple):
         Higher is better (benefit) or worse (cost).
     kind : {"rubric", "continuous"}
         ``rubric``: a judgement on a fixed scale (normalised with the fixed scale, so adding an account
-        never reorders the others); ``continuous``: a measured quantity (normalised min–max).
+        never reorders the others); ``continuous``: a measured quantity (normalised by percentile rank by
+        default, :data:`CONTINUOUS_NORMALISATION`; min–max on request).
     description : str
         How the criterion is computed or where it comes from.
     scale : tuple of float or None
@@ -160,20 +182,36 @@ CRITERIA: dict[str, Criterion] = {
         "Reference / prestige value of the logo (1–5), from the accounts table.", (1.0, 5.0)),
 }
 
-#: Default selection weights: potential, lifetime value, fit and strategic value weigh more than size.
+#: Default selection weights (McDonald & Woodburn 2007, ch. 5: key accounts are chosen on the account's
+#: attractiveness over about three years; potential, lifetime value, fit and strategic value decide and
+#: revenue volume alone misleads). Potential 0.25 and lifetime value 0.20 carry the future value; strategic
+#: value 0.15 and product fit 0.10 the fit; current revenue 0.10 keeps size in view without letting it
+#: decide; growth, margin rate, cost to serve and logo appeal 0.05 each. Relationship stage and renewal
+#: likelihood measure the supplier's *strength* with the account: they place it on the portfolio matrix
+#: (Strategic vs Star, Status vs Streamline) instead of deciding whether it is key (a Star is a key account
+#: to invest in precisely because the relationship is weak), so they weigh 0 here; renewal likelihood enters
+#: through lifetime value. Weights are judgement: set them with the client and test them with
+#: :func:`rank_robustness` and :func:`weight_sweep`.
 DEFAULT_WEIGHTS: dict[str, float] = {
+    "revenue_potential": 0.25,
+    "lifetime_value": 0.20,
+    "strategic_value": 0.15,
+    "product_fit": 0.10,
     "current_revenue": 0.10,
     "revenue_growth": 0.05,
-    "revenue_potential": 0.20,
-    "lifetime_value": 0.15,
-    "gross_margin_rate": 0.10,
+    "gross_margin_rate": 0.05,
     "cost_to_serve_rate": 0.05,
-    "product_fit": 0.10,
-    "strategic_value": 0.10,
-    "relationship_strength": 0.05,
-    "renewal_likelihood": 0.05,
     "logo_appeal": 0.05,
 }
+
+#: How :func:`select_key_accounts` and :func:`portfolio_matrix` normalise continuous criteria by default:
+#: the percentile rank. Currency criteria are heavily skewed (a few accounts hold most of the revenue), so
+#: min–max puts most accounts near 0 and a criterion's weight acts much smaller than stated (on the sample,
+#: revenue potential has a median min–max value of 0.007); percentile ranks spread every criterion over
+#: [0, 1] like the 1–5 rubrics, so the stated weights are the weights that act (and they resemble the
+#: banded 1–10 factor scores of McDonald & Woodburn). Pass ``normalisation="minmax"`` (or a dict) to
+#: switch.
+CONTINUOUS_NORMALISATION: str = "rank"
 
 #: Account attractiveness (the customer side, a ~3-year view; McDonald & Woodburn).
 DEFAULT_ATTRACTIVENESS_WEIGHTS: dict[str, float] = {
@@ -225,7 +263,7 @@ SHAPIRO_POSTURES: dict[str, str] = {
 }
 
 _METHODS = ("wsm", "topsis")
-_NORMALISATIONS = ("minmax", "fixed")
+_NORMALISATIONS = ("minmax", "fixed", "rank")
 _TYPES = ("benefit", "cost")
 
 
@@ -349,14 +387,14 @@ def _resolve_normalisation(normalisation, criteria: list[str], columns, func: st
     default = default or {}
     if isinstance(normalisation, str):
         if normalisation not in _NORMALISATIONS:
-            raise _perr("normalisation", func, "be 'minmax', 'fixed' or a dict criterion -> 'minmax'/'fixed'",
-                        repr(normalisation))
+            raise _perr("normalisation", func, "be 'minmax', 'fixed', 'rank' or a dict criterion -> "
+                        "'minmax'/'fixed'/'rank'", repr(normalisation))
         return [normalisation] * len(criteria)
     if normalisation is None:
         return [default.get(c, "minmax") for c in criteria]
     if not isinstance(normalisation, (Mapping, pd.Series)):
-        raise _perr("normalisation", func, "be 'minmax', 'fixed' or a dict criterion -> 'minmax'/'fixed'",
-                    f"{type(normalisation).__name__}")
+        raise _perr("normalisation", func, "be 'minmax', 'fixed', 'rank' or a dict criterion -> "
+                    "'minmax'/'fixed'/'rank'", f"{type(normalisation).__name__}")
     norm = dict(normalisation)
     unknown = [c for c in norm if c not in columns]
     if unknown:
@@ -364,7 +402,7 @@ def _resolve_normalisation(normalisation, criteria: list[str], columns, func: st
                     f"unknown criteria {_names(unknown)}")
     bad = {c: v for c, v in norm.items() if v not in _NORMALISATIONS}
     if bad:
-        raise _perr("normalisation", func, "map criteria to 'minmax' or 'fixed'",
+        raise _perr("normalisation", func, "map criteria to 'minmax', 'fixed' or 'rank'",
                     _names([f"{v!r} for {c!r}" for c, v in bad.items()], quote=False))
     return [norm.get(c, default.get(c, "minmax")) for c in criteria]
 
@@ -448,8 +486,22 @@ def _normalise(prep: _Prepared, normalisation, scale, func: str, *, norm_default
                         f"{_names(list(prep.index[rows[cols == j][:3]]))}: "
                         f"{_names([f'{v:g}' for v in xf[rows[cols == j][:3], j]], quote=False)})")
         out[:, fixed] = (xf - lo[fixed]) / (hi[fixed] - lo[fixed])
+    # ---- percentile rank: (r - 1) / (n - 1), r the mid-rank among the n accounts present
+    rk = kinds == "rank"
+    for j in np.flatnonzero(rk):  # a handful of criteria
+        col = x[:, j]
+        ok = avail[:, j]
+        m = int(ok.sum())
+        if m == 0:
+            continue
+        if np.unique(col[ok]).size < 2:
+            raise _perr("matrix", func, "vary across accounts for every rank-normalised criterion (a criterion "
+                        "with one value cannot be ranked: drop it, give it weight 0 or use a fixed scale)",
+                        f"no variation in {str(crit[j])!r} (all {col[ok][0]:g})")
+        r = pd.Series(col[ok]).rank(method="average").to_numpy()
+        out[ok, j] = (r - 1.0) / (m - 1.0)
     # ---- min-max: (x - min) / (max - min) over the accounts present
-    mm = ~fixed
+    mm = ~fixed & ~rk
     if mm.any():
         xm = x[:, mm]
         am = avail[:, mm]
@@ -545,11 +597,18 @@ def weighted_sum(matrix: pd.DataFrame, weights, *, criteria_types=None, normalis
         Criterion -> non-negative weight; rescaled to sum 1. Criteria with weight 0 are left out.
     criteria_types : dict, optional
         Criterion -> ``"benefit"`` (higher is better, the default) or ``"cost"``.
-    normalisation : {"minmax", "fixed"} or dict
+    normalisation : {"minmax", "fixed", "rank"} or dict
         ``"fixed"``: ``(x − lo) / (hi − lo)`` on the fixed ``scale`` (for 1–5 rubrics: adding an account
         never reorders the others); ``"minmax"``: ``(x − min) / (max − min)`` over the accounts (for
-        continuous criteria: adding an account can reorder the others, see :func:`rank_reversal_check`).
-        A dict maps criterion -> method (criteria not in it use min–max).
+        continuous criteria: adding an account can reorder the others, see :func:`rank_reversal_check`);
+        ``"rank"``: the percentile rank ``(r − 1) / (n − 1)``, ``r`` the mid-rank (ties averaged) among
+        the ``n`` accounts with a value (for skewed currency criteria, whose min–max values crowd near 0 so
+        that their weight acts much smaller than stated). Adding an account below all others maps every
+        rank-normalised value ``p`` to ``((n − 1) p + 1) / n``: when every weighted criterion is ranked over
+        the same ``n`` accounts the others keep their order; mixed with fixed-scale criteria (or with gaps)
+        the ranked criteria lose a share ``1/n`` of their spread, so near-ties can swap (far less than under
+        min–max, where one extreme account rescales a criterion by any amount). A dict maps criterion ->
+        method (criteria not in it use min–max).
     scale : tuple or dict
         ``(lo, hi)`` of the fixed scale, or a dict criterion -> ``(lo, hi)``; default ``(1, 5)``.
 
@@ -916,7 +975,8 @@ def account_criteria(dataset, panel: pd.DataFrame, config=None, *, as_of=None, d
 # ============================================================================================ selection
 def _criterion_defaults(criteria) -> tuple[dict, dict, dict]:
     types = {c: CRITERIA[c].type for c in criteria if c in CRITERIA}
-    norm = {c: ("fixed" if CRITERIA[c].kind == "rubric" else "minmax") for c in criteria if c in CRITERIA}
+    norm = {c: ("fixed" if CRITERIA[c].kind == "rubric" else CONTINUOUS_NORMALISATION) for c in criteria
+            if c in CRITERIA}
     scale = {c: CRITERIA[c].scale for c in criteria if c in CRITERIA and CRITERIA[c].scale is not None}
     return types, norm, scale
 
@@ -979,9 +1039,10 @@ class SelectionResult:
     Attributes
     ----------
     table : DataFrame
-        Every account, best first (index ``account_id``): ``rank`` (1 = best), ``score``, ``coverage``,
-        ``recommended``, ``kind`` (``protect``: large account to protect; ``grow``: smaller account chosen
-        for growth potential; missing when not recommended), ``status`` against the current list
+        Every account, best first (index ``account_id``): ``rank`` (1 = best), ``score`` (NaN outside the
+        candidate pool), ``coverage``, ``eligible`` (in the candidate pool), ``recommended``, ``kind``
+        (``protect``: large account to protect; ``grow``: smaller account chosen for growth potential;
+        missing when not recommended), ``status`` against the current list
         (``stay``/``join``/``leave``; missing otherwise or without a current list), ``reason`` for the
         recommended and leaving accounts (the criteria that moved the account most, as weighted
         normalised differences against the account at the cut), then descriptive and criterion columns.
@@ -993,7 +1054,8 @@ class SelectionResult:
         Per account manager: ``n_accounts``, ``n_key_accounts`` (recommended), ``capacity``,
         ``over_capacity`` (empty when the table has no manager column).
     changes : DataFrame
-        The accounts whose status is stay / join / leave, with the reason.
+        The accounts whose status is stay / join / leave (joiners first, then leavers, then stayers, each
+        by rank), with the account name when known, kind, current revenue and the reason.
     headline : str
         One sentence for the index page.
     method : str
@@ -1032,8 +1094,10 @@ class SelectionResult:
             "n_recommended": float(len(self.recommended)),
             "n_protect": float(kinds.get("protect", 0)),
             "n_grow": float(kinds.get("grow", 0)),
+            "n_eligible": float(t["eligible"].sum()) if "eligible" in t else float(len(t)),
             "revenue_share": self.revenue_share,
             "margin_share": self.margin_share,
+            "potential_share": _share(t, "revenue_potential", self.recommended),
             "n_stay": float(status.get("stay", 0)),
             "n_join": float(status.get("join", 0)),
             "n_leave": float(status.get("leave", 0)),
@@ -1073,9 +1137,58 @@ class SelectionResult:
                            Patch(color="0.75", label="not recommended")], loc="lower right", frameon=False)
         return ax
 
+    def recommended_table(self, columns=None) -> pd.DataFrame:
+        """The recommended accounts, best first, with the columns a reader needs (those present).
+
+        Parameters
+        ----------
+        columns : list of str, optional
+            Default ``account_name, account_manager, rank, kind, score, coverage, current_revenue,
+            gross_margin_value, revenue_potential, lifetime_value, status, reason`` (those in the table).
+
+        Returns
+        -------
+        DataFrame
+            Indexed by account id.
+        """
+        default = ["account_name", "account_manager", "rank", "kind", "score", "coverage", "current_revenue",
+                   "gross_margin_value", "revenue_potential", "lifetime_value", "status", "reason"]
+        cols = [c for c in (columns or default) if c in self.table.columns]
+        return self.table.loc[self.recommended, cols]
+
+    def scoring_inputs(self) -> dict:
+        """Keyword arguments that re-score the candidate pool exactly as this selection did.
+
+        For :func:`rank_robustness`, :func:`weight_sweep` and :func:`rank_reversal_check`:
+        ``rank_robustness(**res.scoring_inputs(), k=len(res.recommended))``.
+
+        Returns
+        -------
+        dict
+            ``matrix`` (the eligible, scored accounts in rank order, weighted criteria only), ``weights``
+            (normalised), ``method``, ``criteria_types`` and, for the weighted sum, ``normalisation`` and
+            ``scale``. In rank order, ties are broken as the selection broke them (by revenue). Weighted
+            criteria with no value in the pool are left out (the scores are the same: their weight was
+            redistributed over the others).
+        """
+        t = self.table
+        keep = t["eligible"].to_numpy(dtype=bool) & t["score"].notna().to_numpy()
+        # criteria without any value in the pool carry no information (their weight was redistributed):
+        # left out, so that robustness draws weights only for criteria that can move the ranking
+        has = t.loc[keep, list(self.weights.index)].notna().any()
+        w = self.weights[has.to_numpy()]
+        w = w / w.sum()
+        crit = list(w.index)
+        out = {"matrix": t.loc[keep, crit], "weights": w.to_dict(), "method": self.method,
+               "criteria_types": {c: self.settings["criteria_types"].get(c, "benefit") for c in crit}}
+        if self.method == "wsm":
+            out["normalisation"] = _subset(self.settings["normalisation"], w)
+            out["scale"] = _subset(self.settings["scale"], w)
+        return out
+
     def _repr_html_(self) -> str:
         cols = [c for c in ("account_name", "rank", "score", "kind", "status", "reason") if c in self.table]
-        return (f"<p><b>{self.headline}</b></p>" + self.summary().to_html(index=False, na_rep="")
+        return (f"<p><b>{html.escape(self.headline)}</b></p>" + self.summary().to_html(index=False, na_rep="")
                 + self.table.loc[self.recommended, cols].head(15).to_html(na_rep=""))
 
 
@@ -1098,7 +1211,8 @@ def select_key_accounts(criteria: pd.DataFrame, weights=None, *, max_key_account
         Weighted sum or TOPSIS.
     criteria_types, normalisation, scale
         As in :func:`weighted_sum`; by default from :data:`CRITERIA` (cost criteria inverted, rubrics on
-        their fixed scale, continuous criteria min–max; unknown criteria benefit and min–max).
+        their fixed scale, continuous criteria by percentile rank, :data:`CONTINUOUS_NORMALISATION`;
+        criteria unknown to :data:`CRITERIA` benefit and min–max).
     capacity_per_manager : int
         Key accounts one manager can carry; managers above it are flagged ``over_capacity``.
     current : iterable of ids, boolean Series, or None
@@ -1107,16 +1221,19 @@ def select_key_accounts(criteria: pd.DataFrame, weights=None, *, max_key_account
         Minimum share of the recommended slots kept for ``grow`` accounts: when fewer grow accounts make
         the cut, the lowest-scored protect accounts give their slots to the best-scored grow accounts.
     protect_quantile : float
-        An account is *large* when its current revenue is positive and at or above this quantile of all
-        accounts' current revenue (default 0.8: the top 20 %); recommended large accounts are ``protect``,
-        the others ``grow``.
+        An account is *large* when its current revenue is positive and at or above this quantile of the
+        eligible accounts' current revenue (default 0.8: the top 20 %); recommended large accounts are
+        ``protect``, the others ``grow``.
     revenue, margin, manager : str
         Column names of current revenue, gross margin (currency) and account manager.
     n_reasons : int
         Criteria named in each reason.
     eligible : iterable of ids or boolean Series, optional
-        Accounts that may be recommended (e.g. only accounts with revenue in the last 12 months, to keep
-        lapsed customers out); default every account with a score. The others are still ranked.
+        The candidate pool: accounts that may be recommended (e.g. :func:`eligible_accounts`, those that
+        bought in the last 12 months, to keep lapsed customers out); default every account. Only the pool
+        is scored and normalised (the others get score NaN, rank after the pool by revenue, and leave the
+        current list with the reason "not eligible"), so the scores do not depend on accounts that cannot
+        be chosen and :func:`rank_robustness` on :meth:`SelectionResult.scoring_inputs` reproduces them.
 
     Returns
     -------
@@ -1129,9 +1246,14 @@ def select_key_accounts(criteria: pd.DataFrame, weights=None, *, max_key_account
 
     Notes
     -----
-    Ranks break score ties by current revenue, then by table order. The reason for a ``stay``/``join``
-    account lists the criteria with the largest weighted normalised advantage over the best account left
-    out; for a ``leave`` account, the largest disadvantage against the last account in the set.
+    Missing values follow the stated rule: an account's missing criteria have their weight redistributed
+    over its available criteria, and ``coverage`` is the share of the weights (as set) it has values for.
+    A weighted criterion with no value for any account of the pool is scored without (the same rule for
+    the whole pool; listed in ``settings["criteria_without_values"]``, the weights that act in
+    ``settings["weights_used"]``). Ranks break score ties by current revenue, then by table order. The
+    reason for a ``stay``/``join`` account lists the criteria with the largest weighted normalised
+    advantage over the best account left out; for a ``leave`` account, the largest disadvantage against
+    the last account in the set.
 
     References
     ----------
@@ -1167,28 +1289,44 @@ def select_key_accounts(criteria: pd.DataFrame, weights=None, *, max_key_account
     w = _weights_series(weights, criteria.columns, func)
     types_d, norm_d, scale_d = _criterion_defaults(w.index)
     prep = _prepare(criteria, weights, criteria_types, func, type_default=types_d)
-    if method == "wsm":
-        score, cov = _weighted_sum(criteria, weights, {**types_d, **dict(criteria_types or {})},
-                                   _merge_norm(normalisation, norm_d), _merge_scale(scale, scale_d), func)
-    else:
-        score, cov = _topsis(criteria, weights, {**types_d, **dict(criteria_types or {})}, func)
-    s = score.to_numpy(dtype=float)
     n = len(criteria)
+    pool = np.ones(n, dtype=bool) if eligible_ids is None else \
+        _current_mask(eligible_ids, criteria.index, func, "eligible")
+    if not pool.any():
+        raise _perr("eligible", func, "leave at least one account in the candidate pool", "no eligible account")
+    scored = criteria.loc[pool] if not pool.all() else criteria
+    types_all = {**types_d, **dict(criteria_types or {})}
+    norm_all, scale_all = _merge_norm(normalisation, norm_d), _merge_scale(scale, scale_d)
+    # a criterion with no value in the pool (a ledger-only client has no judgement scores) cannot rank
+    # anyone: scored without it, which is the stated rule (its weight redistributed); coverage below is
+    # still measured against the weights as set
+    has = ~np.isnan(prep.values[pool]).all(axis=0)
+    if not has.any():
+        raise _perr("criteria", func, "have values for at least one weighted criterion in the candidate pool",
+                    f"no values for {_names(prep.criteria, 12)}")
+    used = _Prepared(prep.index, [c for c, h in zip(prep.criteria, has) if h],
+                     prep.weights[has] / prep.weights[has].sum(), prep.values[:, has], prep.is_cost[has])
+    w_used = dict(zip(used.criteria, used.weights.tolist()))
+    if method == "wsm":
+        score, cov = _weighted_sum(scored, w_used, types_all, _subset(norm_all, w_used), _subset(scale_all, w_used),
+                                   func)
+    else:
+        score, cov = _topsis(scored, w_used, types_all, func)
+    s = np.full(n, np.nan)
+    s[pool] = score.to_numpy(dtype=float)
+    coverage = ((~np.isnan(prep.values)).astype(float) @ prep.weights).clip(0.0, 1.0)
     rev = criteria[revenue].to_numpy(dtype=float, na_value=np.nan) if revenue in criteria else None
     order = _ranking_order(s, rev)
     rank = np.empty(n, dtype=int)
     rank[order] = np.arange(1, n + 1)
     eligible = ~np.isnan(s)
-    allowed = _current_mask(eligible_ids, criteria.index, func, "eligible") if eligible_ids is not None else None
-    if allowed is not None:
-        eligible &= allowed
     k = int(min(max_key_accounts, eligible.sum()))
     rec = np.zeros(n, dtype=bool)
     rec[order[eligible[order]][:k]] = True
 
     # ---- protect vs grow
     if rev is not None:
-        valid = rev[~np.isnan(rev)]
+        valid = rev[pool & ~np.isnan(rev)]
         threshold = float(np.quantile(valid, protect_quantile)) if valid.size else np.inf
         large = np.nan_to_num(rev, nan=-np.inf) >= threshold
         large &= np.nan_to_num(rev, nan=0.0) > 0
@@ -1210,9 +1348,11 @@ def select_key_accounts(criteria: pd.DataFrame, weights=None, *, max_key_account
     cur = _current_mask(current, criteria.index, func)
     status = np.full(n, None, dtype=object)
     reason = np.full(n, None, dtype=object)
-    labels = np.array([CRITERIA[c].label if c in CRITERIA else c for c in prep.criteria], dtype=object)
-    contrib = _benefit_matrix(prep, method, _merge_norm(normalisation, norm_d), _merge_scale(scale, scale_d),
-                              func, None, None, criteria.columns)
+    labels = np.array([CRITERIA[c].label if c in CRITERIA else c for c in used.criteria], dtype=object)
+    contrib = np.full(used.values.shape, np.nan)
+    contrib[pool] = _benefit_matrix(_Prepared(used.index[pool], used.criteria, used.weights, used.values[pool],
+                                              used.is_cost), method, _subset(norm_all, w_used),
+                                    _subset(scale_all, w_used), func, None, None, criteria.columns)
     ranked_rec = order[rec[order]]
     ranked_out = order[(~rec[order]) & eligible[order]]
     best_out = ranked_out[0] if len(ranked_out) else -1
@@ -1223,8 +1363,9 @@ def select_key_accounts(criteria: pd.DataFrame, weights=None, *, max_key_account
         status[rec & cur] = "stay"
         status[rec & ~cur] = "join"
         status[~rec & cur] = "leave"
-        lv = np.nonzero(~rec & cur)[0]
+        lv = np.nonzero(~rec & cur & pool)[0]
         reason[lv] = _reasons(contrib, lv, worst_in, labels, n_reasons, positive=False)
+        reason[~rec & cur & ~pool] = "not eligible (outside the candidate pool)"
 
     # ---- shares
     total_rev = np.nansum(np.clip(rev, 0, None)) if rev is not None else np.nan
@@ -1237,7 +1378,7 @@ def select_key_accounts(criteria: pd.DataFrame, weights=None, *, max_key_account
     else:
         margin_share = np.nan
 
-    table = pd.DataFrame({"rank": rank, "score": s, "coverage": cov,
+    table = pd.DataFrame({"rank": rank, "score": s, "coverage": coverage, "eligible": pool,
                           "recommended": rec, "kind": pd.array(kind, dtype="string"),
                           "status": pd.array(status, dtype="string"),
                           "reason": pd.array(reason, dtype="string")}, index=criteria.index)
@@ -1256,7 +1397,11 @@ def select_key_accounts(criteria: pd.DataFrame, weights=None, *, max_key_account
         managers = managers.sort_values(["n_key_accounts", "n_accounts"], ascending=False)
     else:
         managers = pd.DataFrame(columns=["n_accounts", "n_key_accounts", "capacity", "over_capacity"])
-    changes = table.loc[table["status"].notna(), ["rank", "score", "status", "reason"]]
+    ch_cols = [c for c in ("account_name", "rank", "score", "status", "kind", "current_revenue", "reason")
+               if c in table.columns]
+    changes = table.loc[table["status"].notna(), ch_cols]
+    changes = changes.iloc[np.lexsort((changes["rank"].to_numpy(),
+                                       changes["status"].map({"join": 0, "leave": 1, "stay": 2}).to_numpy()))]
     n_changes = int(table["status"].isin(["join", "leave"]).sum())
     what, share = ("margin", margin_share) if np.isfinite(margin_share) else ("revenue", revenue_share)
     headline = f"{len(recommended)} key account{'s' if len(recommended) != 1 else ''} recommended"
@@ -1266,8 +1411,10 @@ def select_key_accounts(criteria: pd.DataFrame, weights=None, *, max_key_account
         headline += f"; {n_changes} change{'s' if n_changes != 1 else ''} to the current list"
     settings = {"max_key_accounts": int(max_key_accounts), "capacity_per_manager": int(capacity_per_manager),
                 "growth_share": growth_share, "protect_quantile": protect_quantile,
-                "protect_threshold": threshold, "criteria_types": {**types_d, **dict(criteria_types or {})},
-                "normalisation": _merge_norm(normalisation, norm_d) if method == "wsm" else "vector"}
+                "protect_threshold": threshold, "criteria_types": types_all,
+                "normalisation": norm_all if method == "wsm" else "vector", "scale": scale_all,
+                "n_eligible": int(pool.sum()), "weights_used": w_used,
+                "criteria_without_values": [c for c, h in zip(prep.criteria, has) if not h]}
     return SelectionResult(table=table, recommended=recommended, revenue_share=revenue_share,
                            margin_share=margin_share, managers=managers, changes=changes, headline=headline,
                            method=method, weights=pd.Series(prep.weights, index=prep.criteria, name="weight"),
@@ -1288,6 +1435,39 @@ def _merge_scale(scale, default: dict):
     if isinstance(scale, (Mapping, pd.Series)):
         return {**default, **dict(scale)}
     return scale
+
+
+def _share(table: pd.DataFrame, column: str, ids: pd.Index) -> float:
+    """Share of a non-negative column's total held by ``ids`` (NaN when the column is absent or empty)."""
+    if column not in table:
+        return np.nan
+    v = table[column].clip(lower=0)
+    total = v.sum(min_count=1)
+    return float(v.reindex(ids).sum() / total) if pd.notna(total) and total > 0 else np.nan
+
+
+def default_normalisation(continuous: str = CONTINUOUS_NORMALISATION) -> dict:
+    """The normalisation of every criterion in :data:`CRITERIA`: rubrics fixed-scale, the others ``continuous``.
+
+    Parameters
+    ----------
+    continuous : {"rank", "minmax"}
+        How measured criteria are put on [0, 1].
+
+    Returns
+    -------
+    dict
+        Criterion -> ``"fixed"`` or ``continuous``; pass as ``normalisation`` to :func:`select_key_accounts`,
+        :func:`portfolio_matrix` or :func:`criteria_overview`.
+
+    Examples
+    --------
+    >>> default_normalisation("minmax")["product_fit"], default_normalisation("minmax")["current_revenue"]
+    ('fixed', 'minmax')
+    """
+    if continuous not in ("rank", "minmax"):
+        raise _perr("continuous", "default_normalisation", "be 'rank' or 'minmax'", repr(continuous))
+    return {c: ("fixed" if m.kind == "rubric" else continuous) for c, m in CRITERIA.items()}
 
 
 def _current_mask(current, index: pd.Index, func: str, param: str = "current") -> np.ndarray | None:
@@ -1336,6 +1516,11 @@ class PortfolioView:
     kind: str
     settings: dict = field(default_factory=dict)
 
+    @property
+    def available(self) -> bool:
+        """True when at least one account has both coordinates."""
+        return bool(self.table[[self.x, self.y]].notna().all(axis=1).any())
+
     def summary(self, alpha: float = 0.05) -> pd.DataFrame:
         """Accounts and size share per quadrant as tidy terms (deterministic: no standard errors)."""
         rows = []
@@ -1359,6 +1544,11 @@ class PortfolioView:
             import matplotlib.pyplot as plt  # noqa: PLC0415
 
             _, ax = plt.subplots(figsize=(7, 6))
+        if not self.available:
+            ax.text(0.5, 0.5, self.settings.get("note") or "not available", ha="center", va="center", wrap=True,
+                    transform=ax.transAxes)
+            ax.set_axis_off()
+            return ax
         t = self.table.dropna(subset=[self.x, self.y])
         size = t["size"].clip(lower=0).fillna(0).to_numpy(dtype=float)
         area = 20 + 600 * size / size.max() if size.size and size.max() > 0 else np.full(len(t), 40.0)
@@ -1373,12 +1563,17 @@ class PortfolioView:
         if annotate:
             top = t.assign(_s=size).nlargest(annotate, "_s")
             names = top["account_name"] if "account_name" in top else pd.Series(top.index, index=top.index)
-            for (idx, row), name in zip(top.iterrows(), names):  # a few labelled bubbles
-                ax.annotate(str(name).replace("$", r"\$"), (row[self.x], row[self.y]), fontsize=8,
-                            xytext=(3, 3), textcoords="offset points")
+            offsets = [((6, 4), "left"), ((-6, -12), "right"), ((6, -12), "left"), ((-6, 4), "right")]
+            for i, ((idx, row), name) in enumerate(zip(top.iterrows(), names)):  # a few labelled bubbles
+                xy, ha = offsets[i % len(offsets)]  # alternate sides so that neighbours do not overprint
+                ax.annotate(str(name).replace("$", r"\$"), (row[self.x], row[self.y]), fontsize=8, xytext=xy,
+                            textcoords="offset points", ha=ha,
+                            arrowprops={"arrowstyle": "-", "color": "0.4", "lw": 0.6})
         ax.set_xlabel(self.settings.get("x_label", self.x))
         ax.set_ylabel(self.settings.get("y_label", self.y))
-        ax.legend(loc="best", frameon=False, markerscale=0.5)
+        leg = ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=4, frameon=False)
+        for handle in leg.legend_handles:  # legend markers of one size (the bubbles' sizes vary)
+            handle.set_sizes([60])
         return ax
 
     def _repr_html_(self) -> str:
@@ -1437,9 +1632,11 @@ def portfolio_matrix(criteria: pd.DataFrame, *, attractiveness_weights=None, str
         Default :data:`DEFAULT_ATTRACTIVENESS_WEIGHTS` / :data:`DEFAULT_STRENGTH_WEIGHTS` (restricted to
         the columns present).
     cutoffs : (float, float) or "median"
-        ``(strength cut, attractiveness cut)`` in [0, 1]; at or above is "high". ``"median"`` splits at the
-        medians of the two scores: useful when min–max scores of skewed currency criteria crowd most
-        accounts into the lower half.
+        ``(strength cut, attractiveness cut)`` in [0, 1]; at or above is "high". With the default
+        normalisation (rubrics on their fixed scale, continuous criteria by percentile rank) both scores
+        spread over [0, 1] and 0.5 is near the middle of the book. ``"median"`` splits at the medians of
+        the two scores (needed with min–max normalisation of skewed currency criteria, which crowds most
+        accounts into the lower half: on the sample, 7 of 400 accounts reach 0.5 attractiveness).
     labels, postures : dict, optional
         Override display labels / postures for keys ``strategic, star, status, streamline``.
     criteria_types, normalisation, scale
@@ -1453,7 +1650,10 @@ def portfolio_matrix(criteria: pd.DataFrame, *, attractiveness_weights=None, str
         ``table`` columns ``strength_score, attractiveness_score, strength_coverage,
         attractiveness_coverage, quadrant, posture, size``. Quadrants: high attractiveness & high
         strength **Strategic**; high attractiveness & low strength **Star**; low attractiveness & high
-        strength **Status**; low & low **Streamline**.
+        strength **Status**; low & low **Streamline**. Criteria with no value for any account are left
+        out of their axis (their weight redistributed; listed in ``settings["dropped"]``); an axis with
+        no criterion left is NaN and ``settings["note"]`` says which table and columns would provide it
+        (the view is then not :attr:`PortfolioView.available`).
 
     References
     ----------
@@ -1467,15 +1667,28 @@ def portfolio_matrix(criteria: pd.DataFrame, *, attractiveness_weights=None, str
     aw = _default_weights(attractiveness_weights, criteria.columns, func, DEFAULT_ATTRACTIVENESS_WEIGHTS,
                           "attractiveness_weights")
     sw = _default_weights(strength_weights, criteria.columns, func, DEFAULT_STRENGTH_WEIGHTS, "strength_weights")
-    scores = {}
-    for name, wts in (("attractiveness", aw), ("strength", sw)):  # two axes
-        types_d, norm_d, scale_d = _criterion_defaults(list(dict(wts)))
-        known = {k: v for k, v in dict(criteria_types or {}).items() if k in dict(wts)}
-        sc, cov = _weighted_sum(criteria, wts, {**types_d, **known},
-                                _merge_norm(_subset(normalisation, wts), norm_d),
-                                _merge_scale(_subset(scale, wts), scale_d), func)
+    scores, dropped, notes = {}, {}, []
+    for name, param, wts in (("attractiveness", "attractiveness_weights", aw),
+                             ("strength", "strength_weights", sw)):  # two axes
+        full = _weights_series(wts, criteria.columns, func, param=param)
+        # criteria without any value carry no information: their weight is redistributed (stated rule)
+        has = criteria[list(full.index)].notna().any().to_numpy()
+        dropped[name] = list(full.index[~has])
+        if not has.any():
+            notes.append(f"{name} not available: provide accounts with {', '.join(full.index)}")
+            scores[name] = pd.Series(np.nan, index=criteria.index)
+            scores[name + "_coverage"] = np.zeros(len(criteria))
+            continue
+        wts = full[has].to_dict()
+        types_d, norm_d, scale_d = _criterion_defaults(list(wts))
+        known = {k: v for k, v in dict(criteria_types or {}).items() if k in wts}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # accounts without any value: NaN, reported as coverage 0
+            sc, cov = _weighted_sum(criteria, wts, {**types_d, **known},
+                                    _merge_norm(_subset(normalisation, wts), norm_d),
+                                    _merge_scale(_subset(scale, wts), scale_d), func)
         scores[name] = sc
-        scores[name + "_coverage"] = cov
+        scores[name + "_coverage"] = cov * float(full[has].sum())
     table = pd.DataFrame({"strength_score": scores["strength"], "attractiveness_score": scores["attractiveness"],
                           "strength_coverage": scores["strength_coverage"],
                           "attractiveness_coverage": scores["attractiveness_coverage"]},
@@ -1483,13 +1696,14 @@ def portfolio_matrix(criteria: pd.DataFrame, *, attractiveness_weights=None, str
     table["size"] = criteria[size].to_numpy(dtype=float, na_value=np.nan) if size in criteria else np.nan
     if "account_name" in criteria:
         table["account_name"] = criteria["account_name"]
-    if median_cut:
+    if median_cut and table[["strength_score", "attractiveness_score"]].notna().any().all():
         cut = (float(table["strength_score"].median()), float(table["attractiveness_score"].median()))
     keymap = {(True, True): "strategic", (False, True): "star", (True, False): "status", (False, False): "streamline"}
     return _quadrant_view(table, "strength_score", "attractiveness_score", cut, keymap,
                           _check_labels(labels, PORTFOLIO_LABELS, "labels", func),
                           _check_labels(postures, PORTFOLIO_POSTURES, "postures", func), "mcdonald_woodburn",
-                          {"attractiveness_weights": dict(aw), "strength_weights": dict(sw),
+                          {"attractiveness_weights": dict(aw), "strength_weights": dict(sw), "dropped": dropped,
+                           "note": "; ".join(notes),
                            "x_label": "relative strength (score)", "y_label": "account attractiveness (score)"})
 
 
@@ -1537,6 +1751,8 @@ def shapiro_matrix(data: pd.DataFrame, *, price: str | None = None, cost: str | 
     PortfolioView
         Quadrants: high price & low cost **Passive**; high & high **Carriage trade**; low & low **Bargain
         basement**; low price & high cost **Aggressive**. Accounts missing either value have no quadrant.
+        When a column has no value at all (a ledger without margin, no cost-to-serve data) the view is not
+        :attr:`PortfolioView.available` and ``settings["note"]`` says what to provide.
 
     References
     ----------
@@ -1557,11 +1773,18 @@ def shapiro_matrix(data: pd.DataFrame, *, price: str | None = None, cost: str | 
     _numeric_block(data, [price, cost], "data", func)
     px = data[price].to_numpy(dtype=float, na_value=np.nan)
     cx = data[cost].to_numpy(dtype=float, na_value=np.nan)
-    if np.isnan(px).all() or np.isnan(cx).all():
-        raise _perr("data", func, f"have values in {price!r} and {cost!r}",
-                    f"{'no ' + repr(price) if np.isnan(px).all() else 'no ' + repr(cost)} values")
-    cut = (float(np.nanmedian(cx)), float(np.nanmedian(px))) if cutoffs is None \
-        else _check_cutoffs(cutoffs, func, False)
+    missing = [c for c, v in ((price, px), (cost, cx)) if np.isnan(v).all()]
+    note = ""
+    if missing:
+        need = {"cost_to_serve_rate": "accounts with cost_to_serve (and a ledger)", "cost_to_serve": "accounts "
+                "with cost_to_serve", "gross_margin_rate": "transactions with gross_margin (or cost)"}
+        note = "not available: provide " + " and ".join(need.get(c, f"a {c!r} column") for c in missing)
+    if cutoffs is not None:
+        cut = _check_cutoffs(cutoffs, func, False)
+    elif missing:
+        cut = (np.nan, np.nan)
+    else:
+        cut = (float(np.nanmedian(cx)), float(np.nanmedian(px)))
     table = pd.DataFrame({cost: cx, price: px}, index=data.index)
     table["size"] = data[size].to_numpy(dtype=float, na_value=np.nan) if size in data else np.nan
     if "account_name" in data:
@@ -1572,7 +1795,7 @@ def shapiro_matrix(data: pd.DataFrame, *, price: str | None = None, cost: str | 
     return _quadrant_view(table, cost, price, cut, keymap, _check_labels(labels, SHAPIRO_LABELS, "labels", func),
                           _check_labels(postures, SHAPIRO_POSTURES, "postures", func), "shapiro",
                           {"price": price, "cost": cost, "x_label": f"cost to serve ({cost})",
-                           "y_label": f"net price ({price})"})
+                           "y_label": f"net price ({price})", "note": note, "dropped": {}})
 
 
 def _values_array(values, func: str) -> tuple[np.ndarray, pd.Index | None]:
@@ -2007,12 +2230,16 @@ class WeightSweep:
             import matplotlib.pyplot as plt  # noqa: PLC0415
 
             _, ax = plt.subplots()
+        import matplotlib as mpl  # noqa: PLC0415
+
+        n_col = max(1, len(mpl.rcParams["axes.prop_cycle"].by_key().get("color", [None] * 10)))
         for i, (crit, g) in enumerate(self.grid.groupby("criterion", sort=False)):  # one line per criterion
-            ax.plot(g["weight"], g["n_changed"], color=f"C{i % 10}", label=crit)
-            ax.plot([self.switches.loc[crit, "base_weight"]], [0], "o", color=f"C{i % 10}")
+            style = {"color": f"C{i % n_col}", "ls": ("-", "--", ":")[(i // n_col) % 3]}
+            ax.plot(g["weight"], g["n_changed"], label=crit, **style)
+            ax.plot([self.switches.loc[crit, "base_weight"]], [0], "o", color=style["color"])
         ax.set_xlabel("weight of the criterion (others rescaled)")
         ax.set_ylabel(f"accounts replaced in the top {self.k}")
-        ax.legend(frameon=False, fontsize="small")
+        ax.legend(frameon=False, fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
         return ax
 
     def _repr_html_(self) -> str:
@@ -2289,8 +2516,14 @@ class KamFitDiagnostic:
         ax.set_xlabel("share of revenue")
         return ax
 
+    def findings(self) -> pd.DataFrame:
+        """The findings and the verdict as a one-column table (client text stays escaped when shown)."""
+        rows = list(self.signals) + [self.verdict]
+        return pd.DataFrame({"finding": rows}, index=pd.Index(
+            [f"finding {i + 1}" for i in range(len(self.signals))] + ["verdict"], name=""))
+
     def _repr_html_(self) -> str:
-        return f"<p><b>{self.verdict}</b></p>" + self.metrics.to_html(index=False)
+        return f"<p><b>{html.escape(self.verdict)}</b></p>" + self.metrics.to_html(index=False)
 
 
 def kam_fit_diagnostic(panel: pd.DataFrame, accounts: pd.DataFrame | None = None, *, as_of=None,
@@ -2438,3 +2671,560 @@ def kam_fit_diagnostic(panel: pd.DataFrame, accounts: pd.DataFrame | None = None
                                       "min_repeat_share": min_repeat_share,
                                       "dependency_threshold": dependency_threshold, "n_periods": int(n_periods)},
                             n_obs=n)
+
+
+# ============================================================================================ notebook helpers
+#: Where each criterion of :func:`account_criteria` comes from (for :func:`criteria_overview`).
+_SOURCES: dict[str, str] = {
+    "current_revenue": "ledger",
+    "revenue_growth": "ledger",
+    "revenue_potential": "ledger + wallet estimate (accounts)",
+    "share_of_wallet": "ledger + wallet estimate (accounts)",
+    "lifetime_value": "ledger + renewal likelihood (accounts) or ledger retention",
+    "gross_margin_rate": "ledger",
+    "gross_margin_value": "ledger",
+    "cost_to_serve": "accounts",
+    "cost_to_serve_rate": "accounts + ledger",
+    "product_fit": "judgement (accounts)",
+    "strategic_value": "judgement (accounts)",
+    "relationship_strength": "judgement (accounts)",
+    "renewal_likelihood": "judgement (accounts)",
+    "logo_appeal": "judgement (accounts)",
+}
+
+
+def eligible_accounts(panel: pd.DataFrame, *, months: int = 12, as_of=None, index=None,
+                      account: str = "account_id", period: str = "period") -> pd.Series:
+    """The candidate pool of a selection: accounts that bought in the last ``months`` periods.
+
+    A lapsed account (no revenue for a year) can still hold a large wallet estimate and score well on
+    potential; it is a win-back prospect, not a key account. Pass the result as ``eligible`` to
+    :func:`select_key_accounts`.
+
+    Parameters
+    ----------
+    panel : DataFrame
+        The account × period panel (``account_id, period, revenue``).
+    months : int
+        Look-back in months: an account is eligible when it had positive revenue in a period in
+        ``(as_of − months, as_of]``.
+    as_of : date-like, optional
+        Default the panel's last period.
+    index : Index, optional
+        Reindex the result to these accounts (e.g. the criteria table's index); accounts not in the
+        panel are not eligible.
+    account, period : str
+        Column names.
+
+    Returns
+    -------
+    Series
+        Boolean, named ``eligible``, indexed by account id (string). ``attrs``: ``months``, ``as_of``.
+
+    Examples
+    --------
+    >>> p = pd.DataFrame({"account_id": ["a", "a", "b"], "revenue": [5.0, 0.0, 3.0],
+    ...                   "period": pd.to_datetime(["2025-12-01", "2024-01-01", "2024-06-01"])})
+    >>> eligible_accounts(p, months=12).to_dict()
+    {'a': True, 'b': False}
+    """
+    func = "eligible_accounts"
+    panel = _check_panel(panel, func, required=(account, period, "revenue"))
+    if isinstance(months, bool) or not isinstance(months, (int, np.integer)) or months < 1:
+        raise _perr("months", func, "be a positive integer number of months", repr(months))
+    periods = pd.to_datetime(panel[period])
+    as_of = pd.Timestamp(as_of) if as_of is not None else periods.max()
+    start = as_of - pd.DateOffset(months=int(months))
+    rev = panel["revenue"].to_numpy(dtype=float, na_value=np.nan)
+    bought = ((periods > start) & (periods <= as_of)).to_numpy() & (rev > 0)
+    ids = panel[account].astype("string")
+    out = pd.Series(bought, index=pd.Index(ids, name=account)).groupby(level=0, sort=False).any()
+    if index is not None:
+        out = out.reindex(pd.Index(index).astype("string"), fill_value=False)
+        out.index.name = account
+    out = out.astype(bool).rename("eligible")
+    out.attrs.update({"months": int(months), "as_of": as_of})
+    return out
+
+
+def criteria_overview(criteria: pd.DataFrame, weights=None, *, eligible=None, normalisation=None) -> pd.DataFrame:
+    """One row per criterion: what it is, where it comes from, how it is scored, its weight and coverage.
+
+    Parameters
+    ----------
+    criteria : DataFrame
+        From :func:`account_criteria`.
+    weights : dict or Series, optional
+        Default :data:`DEFAULT_WEIGHTS` restricted to the columns present; shown normalised to sum 1.
+    eligible : boolean Series or iterable of ids, optional
+        Count coverage over these accounts only (the candidate pool).
+    normalisation : str or dict, optional
+        As in :func:`select_key_accounts` (default: rubrics on their fixed scale, continuous criteria by
+        :data:`CONTINUOUS_NORMALISATION`).
+
+    Returns
+    -------
+    DataFrame
+        Index ``criterion`` (the :data:`CRITERIA` columns present); ``label, source, type,
+        normalisation, weight`` (as set, normalised), ``weight_used`` (the weights that act: those of
+        criteria without any value in the pool redistributed in proportion, as
+        :func:`select_key_accounts` does), ``accounts_with_value, value_rate`` (share of the pool with a
+        value, in [0, 1]), ``description``. The stated missing-value rule: an account's missing criteria
+        have their weight redistributed over its available criteria; the share of weight available is its
+        ``coverage`` in :func:`select_key_accounts`.
+    """
+    func = "criteria_overview"
+    criteria = _check_frame(criteria, "criteria", func)
+    cols = [c for c in CRITERIA if c in criteria.columns]
+    weights = _default_weights(weights, criteria.columns, func, DEFAULT_WEIGHTS)
+    w = _weights_series(weights, criteria.columns, func, keep_zero=True)
+    _, norm_d, _ = _criterion_defaults(cols)
+    norm = _merge_norm(normalisation, norm_d)
+    kinds = [norm if isinstance(norm, str) else norm.get(c, "minmax") for c in cols]
+    pool = criteria if eligible is None else criteria.loc[_current_mask(eligible, criteria.index, func, "eligible")]
+    have = pool[cols].notna().sum()
+    has_w = pool[list(w.index)].notna().any()
+    used = w.where(has_w, 0.0)
+    used = used / used.sum() if used.sum() > 0 else used
+    out = pd.DataFrame({
+        "label": [CRITERIA[c].label for c in cols],
+        "source": [_SOURCES.get(c, "") for c in cols],
+        "type": [CRITERIA[c].type for c in cols],
+        "normalisation": kinds,
+        "weight": w.reindex(cols).fillna(0.0).to_numpy(),
+        "weight_used": used.reindex(cols).fillna(0.0).to_numpy(),
+        "accounts_with_value": have.to_numpy(dtype=int),
+        "value_rate": (have / max(len(pool), 1)).to_numpy(dtype=float),
+        "description": [CRITERIA[c].description for c in cols],
+    }, index=pd.Index(cols, name="criterion"))
+    other = [c for c in w.index if c not in cols]
+    if other:  # weighted columns the kit does not know: shown too
+        extra = pd.DataFrame({"label": other, "source": "", "type": "benefit", "normalisation": "minmax",
+                              "weight": w[other].to_numpy(), "weight_used": used[other].to_numpy(),
+                              "accounts_with_value": pool[other].notna().sum().to_numpy(),
+                              "value_rate": (pool[other].notna().sum() / max(len(pool), 1)).to_numpy(),
+                              "description": ""}, index=pd.Index(other, name="criterion"))
+        out = pd.concat([out, extra])
+    out.attrs["missing_rule"] = ("missing criteria: weight redistributed over the account's available criteria; "
+                                 "coverage = share of weight available")
+    return out
+
+
+def compare_selections(result: SelectionResult, baseline: SelectionResult, *,
+                       names: tuple[str, str] = ("weighted criteria", "revenue")) -> pd.DataFrame:
+    """The accounts either selection recommends, with their rank under both.
+
+    Parameters
+    ----------
+    result, baseline : SelectionResult
+        E.g. the weighted selection and a revenue-only selection with the same cap and pool.
+    names : (str, str)
+        Names of the two selections, used in the column ``chosen_by`` and the rank columns.
+
+    Returns
+    -------
+    DataFrame
+        Index account; ``account_name`` (when known), ``rank_<name>`` for both, ``chosen_by`` (``both``
+        or the name of the one selection that recommends it), the criteria ``current_revenue,
+        revenue_potential, lifetime_value, strategic_value`` when present. Sorted by the first
+        selection's rank. ``attrs["overlap"]``: accounts in both.
+    """
+    func = "compare_selections"
+    for param, res in (("result", result), ("baseline", baseline)):
+        if not isinstance(res, SelectionResult):
+            raise _perr(param, func, "be a SelectionResult from select_key_accounts", type(res).__name__)
+    a, b = (str(x).replace(" ", "_") for x in names)
+    ta, tb = result.table, baseline.table
+    ids = result.recommended.union(baseline.recommended, sort=False)
+    in_a = ids.isin(result.recommended)
+    in_b = ids.isin(baseline.recommended)
+    out = pd.DataFrame(index=ids)
+    if "account_name" in ta:
+        out["account_name"] = ta["account_name"].reindex(ids)
+    out[f"rank_{a}"] = ta["rank"].reindex(ids).to_numpy()
+    out[f"rank_{b}"] = tb["rank"].reindex(ids).to_numpy()
+    out["chosen_by"] = pd.array(np.where(in_a & in_b, "both", np.where(in_a, names[0], names[1])), dtype="string")
+    for c in ("current_revenue", "revenue_potential", "lifetime_value", "strategic_value"):
+        if c in ta:
+            out[c] = ta[c].reindex(ids).to_numpy()
+    out = out.sort_values([f"rank_{a}", f"rank_{b}"], kind="stable")
+    out.index.name = ta.index.name
+    out.attrs["overlap"] = int((in_a & in_b).sum())
+    return out
+
+
+def plot_rank_comparison(result: SelectionResult, baseline: SelectionResult, *,
+                         names: tuple[str, str] = ("weighted criteria", "revenue"), ax=None):
+    """Every scored account's rank under the baseline (x) against its rank under the weights (y).
+
+    Log axes, rank 1 at the top left; dashed lines mark the two cut-offs. Accounts left of the vertical
+    line and above the horizontal one are in both lists; above only: chosen for potential and fit
+    although not among the largest; left only: large accounts the weights leave out. Only the scored
+    (eligible) accounts are drawn.
+
+    Parameters
+    ----------
+    result, baseline : SelectionResult
+    names : (str, str)
+        Axis names of the two selections.
+    ax : Axes, optional
+
+    Returns
+    -------
+    Axes
+    """
+    if ax is None:
+        import matplotlib.pyplot as plt  # noqa: PLC0415
+
+        _, ax = plt.subplots(figsize=(7, 6))
+    ta = result.table
+    keep = ta["score"].notna().to_numpy()
+    ids = ta.index[keep]
+    ra = ta.loc[ids, "rank"].to_numpy(dtype=float)
+    rb = baseline.table["rank"].reindex(ids).to_numpy(dtype=float)
+    in_a = ids.isin(result.recommended)
+    in_b = ids.isin(baseline.recommended)
+    groups = [(in_a & in_b, "C0", "both lists"), (in_a & ~in_b, "C1", f"{names[0]} only"),
+              (~in_a & in_b, "C3", f"{names[1]} only"), (~in_a & ~in_b, "0.75", "neither list")]
+    for mask, colour, label in groups:  # four groups
+        ax.scatter(rb[mask], ra[mask], s=18 if label == "neither" else 36, color=colour,
+                   label=f"{label} ({int(mask.sum())})", alpha=0.8, edgecolor="none")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.axvline(len(baseline.recommended) + 0.5, color="0.4", lw=1, ls="--")
+    ax.axhline(len(result.recommended) + 0.5, color="0.4", lw=1, ls="--")
+    top = max(np.nanmax(ra), np.nanmax(rb)) * 1.3
+    ax.set_xlim(0.8, top)  # rank 1 at the left ...
+    ax.set_ylim(top, 0.8)  # ... and at the top
+    ticks = [t for t in (1, 3, 10, 30, 100, 300, 1000, 3000, 10000) if t <= top]
+    from matplotlib.ticker import FixedLocator, NullLocator, StrMethodFormatter  # noqa: PLC0415
+
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_locator(FixedLocator(ticks))
+        axis.set_minor_locator(NullLocator())
+        axis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+    ax.set_xlabel(f"rank by {names[1]}")
+    ax.set_ylabel(f"rank by {names[0]}")
+    ax.legend(loc="lower left", frameon=False, fontsize="small")
+    return ax
+
+
+def abc_summary(values, *, cutoffs=(0.8, 0.95), labels=("A", "B", "C")) -> pd.DataFrame:
+    """Accounts and value per ABC class (see :func:`abc_classes`), with the Gini coefficient.
+
+    Parameters
+    ----------
+    values : Series or array-like
+        One value per account (margin where margin exists, else revenue).
+    cutoffs, labels
+        As in :func:`abc_classes`.
+
+    Returns
+    -------
+    DataFrame
+        Index ``abc_class``; ``n_accounts, account_share, value, value_share`` (shares in [0, 1]).
+        ``attrs``: ``gini`` (:func:`gini` of the values, negatives counted as 0) and ``cutoffs``.
+
+    Examples
+    --------
+    >>> abc_summary(pd.Series([50.0, 30.0, 10.0, 5.0, 5.0]))["n_accounts"].tolist()
+    [2, 2, 1]
+    """
+    func = "abc_summary"
+    cls = abc_classes(values, cutoffs=cutoffs, labels=labels)
+    arr, _ = _values_array(values, func)
+    pos = np.clip(np.nan_to_num(arr, nan=0.0), 0.0, None)
+    frame = pd.DataFrame({"abc_class": cls.to_numpy(), "value": pos}).dropna(subset=["abc_class"])
+    g = frame.groupby("abc_class", sort=False)
+    out = pd.DataFrame({"n_accounts": g.size(), "value": g["value"].sum()}).reindex(list(labels)).fillna(0.0)
+    out["n_accounts"] = out["n_accounts"].astype(int)
+    out.insert(1, "account_share", out["n_accounts"] / max(int(out["n_accounts"].sum()), 1))
+    out["value_share"] = out["value"] / out["value"].sum() if out["value"].sum() > 0 else np.nan
+    out.index.name = "abc_class"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # negatives / NaN are counted as 0 / left out, as the table does
+        out.attrs["gini"] = gini(np.nan_to_num(arr, nan=0.0))
+    out.attrs["cutoffs"] = tuple(float(c) for c in cutoffs)
+    return out
+
+
+def plot_abc(values, *, cutoffs=(0.8, 0.95), labels=("A", "B", "C"), value_label: str = "value", ax=None):
+    """Pareto (Lorenz) curve of the accounts, largest first, with the ABC classes shaded and the Gini.
+
+    The curve is the cumulative share of ``values`` (vertical) held by the largest share of accounts
+    (horizontal): the Lorenz (1905) curve read from the top. The dotted diagonal is a book in which every
+    account is worth the same; the Gini coefficient is twice the area between the two.
+
+    Parameters
+    ----------
+    values : Series or array-like
+    cutoffs, labels
+        As in :func:`abc_classes`.
+    value_label : str
+        What the values are (axis label), e.g. ``"gross margin"``.
+    ax : Axes, optional
+
+    Returns
+    -------
+    Axes
+    """
+    if ax is None:
+        import matplotlib.pyplot as plt  # noqa: PLC0415
+
+        _, ax = plt.subplots(figsize=(7, 5))
+    func = "plot_abc"
+    arr, _ = _values_array(values, func)
+    cls = abc_classes(arr, cutoffs=cutoffs, labels=labels).to_numpy(dtype=object)
+    pos = np.clip(np.nan_to_num(arr, nan=0.0), 0.0, None)
+    order = np.argsort(-pos, kind="stable")
+    n = pos.size
+    x = np.concatenate([[0.0], np.arange(1, n + 1) / n])
+    y = np.concatenate([[0.0], np.cumsum(pos[order]) / pos.sum()])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        g = gini(np.nan_to_num(arr, nan=0.0))
+    ax.plot(x, y, color="C0", lw=2, label=f"accounts, largest first (Gini {g:.2f})")
+    ax.plot([0, 1], [0, 1], color="0.5", lw=1, ls=":", label="all accounts equal")
+    lo = 0.0
+    sorted_cls = cls[order]
+    for i, lab in enumerate(labels):  # a handful of classes
+        m = sorted_cls == lab
+        if not m.any():
+            continue
+        hi = (np.flatnonzero(m).max() + 1) / n
+        ax.axvspan(lo, hi, color=f"C{i + 1}", alpha=0.12, lw=0)
+        ax.text((lo + hi) / 2, 0.25, str(lab).replace("$", r"\$"), ha="center", va="bottom", fontsize="large",
+                fontweight="bold", color=f"C{i + 1}")
+        lo = hi
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("share of accounts (largest first)")
+    ax.set_ylabel(f"cumulative share of {value_label}")
+    ax.legend(loc="lower right", frameon=False)
+    return ax
+
+
+@dataclass(frozen=True, eq=False)
+class SelectionRobustness:
+    """How robust a recommended list is to the weights: SMAA around the chosen weights and with no preference.
+
+    Attributes
+    ----------
+    accounts : DataFrame
+        Per scored account, in base rank order: ``account_name`` (when known), ``base_rank``,
+        ``recommended``, ``p_top_k`` and ``p_rank1`` (weights drawn around the chosen ones), ``mean_rank``,
+        ``rank_ci_lower``, ``rank_ci_upper``, ``p_top_k_uniform`` (weights uniform on the simplex).
+    models : DataFrame
+        One row per weight model: ``concentration``, ``n_draws``, ``mean_kendall_tau``,
+        ``tau_ci_lower``, ``tau_ci_upper``, ``p_set_unchanged``, ``n_stable`` (recommended accounts in the
+        top k in at least ``threshold`` of the draws), ``n_contenders`` (other accounts in the top k in at
+        least 1 − ``threshold`` of the draws).
+    k : int
+    threshold : float
+    settings : dict
+    """
+
+    accounts: pd.DataFrame
+    models: pd.DataFrame
+    k: int
+    threshold: float
+    settings: dict = field(default_factory=dict)
+
+    def summary(self, alpha: float = 0.05) -> pd.DataFrame:
+        """Mean Kendall τ (with its draw interval) and P(set unchanged) per weight model, tidy."""
+        rows = []
+        for model, r in self.models.iterrows():  # two weight models
+            rows.append({"term": f"mean_kendall_tau[{model}]", "estimate": r["mean_kendall_tau"], "std_err": np.nan,
+                         "ci_lower": r["tau_ci_lower"], "ci_upper": r["tau_ci_upper"]})
+            rows.append({"term": f"p_set_unchanged[{model}]", "estimate": r["p_set_unchanged"], "std_err": np.nan,
+                         "ci_lower": np.nan, "ci_upper": np.nan})
+        return pd.DataFrame(rows, columns=["term", "estimate", "std_err", "ci_lower", "ci_upper"])
+
+    def plot(self, ax=None, *, n_contenders: int = 10):
+        """Bars of P(in the top k) for the recommended accounts and the best contenders outside the list.
+
+        Parameters
+        ----------
+        ax : Axes, optional
+        n_contenders : int
+            Accounts outside the list shown (those with the highest P(in the top k)).
+        """
+        if ax is None:
+            import matplotlib.pyplot as plt  # noqa: PLC0415
+
+            _, ax = plt.subplots(figsize=(7, 8))
+        a = self.accounts
+        rec = a[a["recommended"]]
+        out = a[~a["recommended"]].sort_values(["p_top_k", "base_rank"], ascending=[False, True],
+                                               kind="stable").head(n_contenders)
+        show = pd.concat([rec, out]).iloc[::-1]
+        names = show["account_name"].astype("string").fillna(pd.Series(show.index, index=show.index).astype("string")) \
+            if "account_name" in show else pd.Series(show.index, index=show.index)
+        colour = np.where(show["recommended"].to_numpy(dtype=bool), "C0", "0.6")
+        ypos = np.arange(len(show))
+        ax.barh(ypos, show["p_top_k"].to_numpy(), color=colour)
+        if "p_top_k_uniform" in show:
+            ax.scatter(show["p_top_k_uniform"].to_numpy(), ypos, marker="|", s=120, color="C3", zorder=3,
+                       label="no preference (uniform weights)")
+        ax.set_yticks(ypos, [str(x).replace("$", r"\$") for x in names])
+        ax.axvline(self.threshold, color="0.3", lw=1, ls="--")
+        ax.axhline(len(out) - 0.5, color="0.3", lw=1)
+        ax.set_xlim(0, 1)
+        ax.set_xlabel(f"P(in the top {self.k})")
+        from matplotlib.patches import Patch  # noqa: PLC0415
+
+        handles = [Patch(color="C0", label="recommended"), Patch(color="0.6", label="outside the list")]
+        extra, _ = ax.get_legend_handles_labels()
+        ax.legend(handles=handles + extra, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=3,
+                  frameon=False, fontsize="small")
+        return ax
+
+    def _repr_html_(self) -> str:
+        return "<p><b>Robustness of the recommended list to the weights</b></p>" + self.models.to_html()
+
+
+def selection_robustness(result: SelectionResult, *, n_draws: int = 2000, concentration: float = 50.0,
+                         random_state=0, uniform: bool = True, threshold: float = 0.8) -> SelectionRobustness:
+    """SMAA of a recommended list: draw weights, re-score the candidate pool, count how often each account
+    makes the top k.
+
+    Runs :func:`rank_robustness` on :meth:`SelectionResult.scoring_inputs` (the pool, weights and
+    normalisation of the selection), once with weights from Dirichlet(``concentration`` · w) around the
+    chosen weights and, when ``uniform``, once with weights uniform on the simplex (no preference
+    information; Lahdelma et al. 1998).
+
+    Parameters
+    ----------
+    result : SelectionResult
+    n_draws : int
+        Weight draws per model.
+    concentration : float
+        Dirichlet concentration around the chosen weights (50: each weight varies by about
+        ±sqrt(w(1 − w)/51), e.g. 0.25 ± 0.06).
+    random_state : int
+        Seed (the uniform model uses ``random_state + 1``).
+    uniform : bool
+        Also run the no-preference model.
+    threshold : float
+        P(in the top k) at or above which a recommended account counts as *stable*; accounts outside the
+        list at or above 1 − ``threshold`` count as *contenders*.
+
+    Returns
+    -------
+    SelectionRobustness
+
+    Notes
+    -----
+    With ``growth_share`` the recommended set can differ from the top k by score; the analysis is about
+    the top k by score, ``k`` = the number of recommended accounts.
+
+    References
+    ----------
+    Lahdelma, R., Hokkanen, J., & Salminen, P. (1998). SMAA – Stochastic multiobjective acceptability
+    analysis. *European Journal of Operational Research*, 106(1), 137–143.
+    """
+    func = "selection_robustness"
+    if not isinstance(result, SelectionResult):
+        raise _perr("result", func, "be a SelectionResult from select_key_accounts", type(result).__name__)
+    if not (0 < threshold < 1):
+        raise _perr("threshold", func, "be in (0, 1)", repr(threshold))
+    inputs = result.scoring_inputs()
+    k = len(result.recommended)
+    models = [(f"around the chosen weights (Dirichlet, concentration {concentration:g})", concentration, random_state)]
+    if uniform:
+        seed_u = random_state + 1 if isinstance(random_state, (int, np.integer)) else random_state
+        models.append(("no preference (uniform weights)", None, seed_u))
+    rows, frames = [], []
+    for name, conc, seed in models:  # two weight models
+        rob = rank_robustness(**inputs, k=k, n_draws=n_draws, concentration=conc, random_state=seed)
+        rec = rob.index.isin(result.recommended)
+        rows.append({"model": name, "concentration": np.nan if conc is None else float(conc), "n_draws": n_draws,
+                     "mean_kendall_tau": rob.attrs["mean_kendall_tau"],
+                     "tau_ci_lower": rob.attrs["kendall_tau_ci"][0], "tau_ci_upper": rob.attrs["kendall_tau_ci"][1],
+                     "p_set_unchanged": rob.attrs["p_topk_unchanged"],
+                     "n_stable": int((rob["p_top_k"].to_numpy()[rec] >= threshold).sum()),
+                     "n_contenders": int((rob["p_top_k"].to_numpy()[~rec] >= 1 - threshold).sum())})
+        frames.append(rob)
+    base = frames[0]
+    acc = pd.DataFrame(index=base.index)
+    if "account_name" in result.table:
+        acc["account_name"] = result.table["account_name"].reindex(base.index)
+    acc["base_rank"] = base["base_rank"]
+    acc["recommended"] = base.index.isin(result.recommended)
+    for c in ("p_top_k", "p_rank1", "mean_rank", "rank_ci_lower", "rank_ci_upper"):
+        acc[c] = base[c]
+    if uniform:
+        acc["p_top_k_uniform"] = frames[1]["p_top_k"].reindex(base.index)
+    acc = acc.sort_values("base_rank", kind="stable")
+    acc.index.name = result.table.index.name
+    return SelectionRobustness(accounts=acc, models=pd.DataFrame(rows).set_index("model"), k=k, threshold=threshold,
+                               settings={"n_draws": n_draws, "concentration": concentration,
+                                         "random_state": random_state, "method": result.method,
+                                         "weights": dict(inputs["weights"])})
+
+
+def rank_reversal_summary(result: SelectionResult, *, shift: float = 1.0) -> pd.DataFrame:
+    """Rank-reversal check of a selection's scoring, and of the usual alternatives, in one table.
+
+    Adds an account worse than the worst on every weighted criterion (:func:`rank_reversal_check`) to the
+    candidate pool and reports whether the other accounts' order, and the top k, changed under: the
+    selection's own scoring; the weighted sum with every continuous criterion min–max; TOPSIS; and the
+    weighted sum of the rubric (fixed-scale) criteria alone, which can never reverse.
+
+    Parameters
+    ----------
+    result : SelectionResult
+    shift : float
+        Standard deviations below the worst value for the dominated account.
+
+    Returns
+    -------
+    DataFrame
+        Index ``scoring``; ``order_changed, n_moved, top_k_changed, dominated_rank``.
+    """
+    func = "rank_reversal_summary"
+    if not isinstance(result, SelectionResult):
+        raise _perr("result", func, "be a SelectionResult from select_key_accounts", type(result).__name__)
+    inputs = result.scoring_inputs()
+    k = len(result.recommended)
+    matrix, weights, types = inputs["matrix"], inputs["weights"], inputs["criteria_types"]
+    rubrics = [c for c in weights if c in CRITERIA and CRITERIA[c].kind == "rubric"]
+    _, norm_d, scale_d = _criterion_defaults(list(weights))
+    minmax = {c: ("fixed" if c in rubrics else "minmax") for c in weights}
+    variants = []
+    if result.method == "wsm":
+        variants.append(("this selection (weighted sum, " + _describe_norm(inputs["normalisation"], list(weights))
+                         + ")",
+                         dict(matrix=matrix, weights=weights, criteria_types=types,
+                              normalisation=inputs["normalisation"], scale=inputs["scale"], method="wsm")))
+    variants.append(("weighted sum, continuous criteria min–max",
+                     dict(matrix=matrix, weights=weights, criteria_types=types, normalisation=minmax,
+                          scale=_subset(scale_d, weights) or (1, 5), method="wsm")))
+    variants.append(("TOPSIS (vector normalisation)",
+                     dict(matrix=matrix, weights=weights, criteria_types=types, method="topsis")))
+    if rubrics:
+        rw = {c: weights[c] for c in rubrics}
+        variants.append(("weighted sum, rubrics only (fixed scale)",
+                         dict(matrix=matrix, weights=rw, criteria_types={c: types[c] for c in rubrics},
+                              normalisation="fixed", scale=_subset(scale_d, rw), method="wsm")))
+    rows = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # accounts without any rubric score are NaN in the rubric-only variant
+        for name, kw in variants:  # a handful of scorings
+            chk = rank_reversal_check(**kw, shift=shift)
+            r = chk.ranks
+            kk = min(k, len(r))
+            before = set(r.index[r["rank_before"] <= kk])
+            after = set(r.index[r["rank_after"] <= kk])
+            rows.append({"scoring": name, "order_changed": bool(chk.order_changed), "n_moved": int(chk.n_moved),
+                         "top_k_changed": before != after, "dominated_rank": int(chk.dominated_rank)})
+    return pd.DataFrame(rows).set_index("scoring")
+
+
+def _describe_norm(norm, criteria: list) -> str:
+    if isinstance(norm, str):
+        return f"all criteria {norm}"
+    kinds = sorted({dict(norm).get(c, "minmax") for c in criteria})
+    names = {"fixed": "rubrics on their fixed scale", "rank": "continuous by percentile rank",
+             "minmax": "continuous min–max"}
+    return ", ".join(names.get(k, k) for k in kinds)
