@@ -21,6 +21,14 @@ accounts and turns it into money:
   programme cost: ROI, payback, cumulative curve; a CLV-based variant.
 * :func:`impact_frame`, :func:`plot_impact`, :func:`impact_figure` - a CausalImpact-style
   three-panel picture (actual vs counterfactual, per-period effect, cumulative effect).
+* The rollout study of notebook 03, on the canonical panel: :func:`rollout_accounts` (who is
+  compared with whom, and why others are left out), :func:`rollout_panel` (balanced panel,
+  lost months as 0, the outcome index = outcome / the account's baseline), :func:`rollout_did`
+  (the staggered DiD with the study's settings), :func:`value_impact_frame` (the index effect
+  in money, for :func:`programme_roi`), :func:`first_wave_did`, :func:`survey_did`,
+  :func:`churn_did`, :func:`outcome_effects` (financial and relationship outcomes side by
+  side), :func:`compare_estimates`, :func:`rollout_clv_roi`, :func:`programme_cost_schedule`,
+  :func:`plot_rollout_paths`.
 
 Conventions
 -----------
@@ -39,7 +47,9 @@ Conventions
 * Callaway & Sant'Anna: unconditional (no covariates), balanced panel, "varying" base period by
   default (pre-period cells compare t with t-1; post-period cells compare t with g-1-delta),
   as R's ``did::att_gt``; standard errors and aggregations follow ``did::aggte`` including
-  the estimated-weights term of the influence function.
+  the estimated-weights term of the influence function. Extensions (off by default, used by
+  :func:`rollout_did`): an average base over several pre-periods, comparison accounts
+  restricted to those still active at the base period, and weighted group means.
 
 References
 ----------
@@ -52,6 +62,8 @@ Goodman-Bacon, A. (2021). Difference-in-differences with variation in treatment 
 Cameron, A. C. & Miller, D. L. (2015). A practitioner's guide to cluster-robust inference.
 *Journal of Human Resources* 50(2), 317-372.
 Newey, W. K. & West, K. D. (1987, 1994). HAC covariance; automatic lag selection.
+Roth, J. (2022). Pretest with caution: event-study estimates after testing for parallel trends.
+*American Economic Review: Insights* 4(3), 305-322.
 Wagner, A. K., Soumerai, S. B., Zhang, F. & Ross-Degnan, D. (2002). Segmented regression
 analysis of interrupted time series studies. *J. Clinical Pharmacy and Therapeutics* 27, 299-309.
 Brodersen, K. H. et al. (2015). Inferring causal impact using Bayesian structural time-series
@@ -82,6 +94,7 @@ __all__ = [
     "EventStudyResult",
     "StaggeredDidResult",
     "AggregateResult",
+    "PretrendTest",
     "ItsResult",
     "BeforeAfterResult",
     "RoiResult",
@@ -97,6 +110,21 @@ __all__ = [
     "impact_frame",
     "plot_impact",
     "impact_figure",
+    "ROLLOUT_ROLES",
+    "rollout_accounts",
+    "rollout_panel",
+    "rollout_did",
+    "kam_margin_rate",
+    "index_exposure",
+    "value_impact_frame",
+    "compare_estimates",
+    "first_wave_did",
+    "survey_did",
+    "churn_did",
+    "outcome_effects",
+    "programme_cost_schedule",
+    "rollout_clv_roi",
+    "plot_rollout_paths",
 ]
 
 GOODMAN_BACON_WARNING = (
@@ -287,6 +315,16 @@ def _html(title: str, table: pd.DataFrame, notes=()) -> str:
     body = table.to_html(index=False, float_format=lambda x: f"{x:,.4g}", border=0)
     lines = "".join(f"<p>{html.escape(n)}</p>" for n in notes if n)
     return f"<div><strong>{html.escape(title)}</strong>{body}{lines}</div>"
+
+
+def _date_axis(ax, values) -> None:
+    """Concise date ticks when the x values are dates (as kamtools.plots does)."""
+    if pd.api.types.is_datetime64_any_dtype(pd.Series(values)):
+        import matplotlib.dates as mdates  # lazy: not pyplot
+
+        locator = mdates.AutoDateLocator(minticks=4, maxticks=10)
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
 
 
 def _new_axes(ax):
@@ -1098,6 +1136,10 @@ _Z_IQR = float(stats.norm.ppf(0.75) - stats.norm.ppf(0.25))
 class _CohortStats:
     """Cohort-level sufficient statistics of a balanced panel.
 
+    The "cohorts" k here are strata: a first-treated group, possibly split by how long the
+    account stayed active (``staggered_did(active=...)``); ``group_of[k]`` is the group of
+    stratum k and ``n_group`` the group sizes.
+
     Every estimator here is linear in cohort-period means, and its influence function for an
     account i in cohort k is ``IF_i = (Y_i - ybar_k) . H_k + C_k`` (H: K x T, C: K). So the
     analytic variance is ``sum_k [H_k' W_k H_k + n_k C_k^2] / n^2`` with W_k the centred
@@ -1106,9 +1148,15 @@ class _CohortStats:
     ``V_k = sum_{i in k} v_i``: the accounts enter only through (B x K x T) sums.
     """
 
-    def __init__(self, y_sorted: np.ndarray, bounds: np.ndarray):
+    def __init__(self, y_sorted: np.ndarray, bounds: np.ndarray, group_of=None,
+                 n_groups: int | None = None):
         self.n_k = np.diff(bounds).astype(float)
         self.n = float(self.n_k.sum())
+        # strata k belong to groups (first-treated cohorts; n_groups = never treated)
+        self.group_of = (np.arange(len(self.n_k)) if group_of is None
+                         else np.asarray(group_of, dtype=np.int64))
+        n_groups = len(self.n_k) - 1 if n_groups is None else n_groups
+        self.n_group = np.bincount(self.group_of, weights=self.n_k, minlength=n_groups + 1)
         K = len(self.n_k)
         T = y_sorted.shape[1]
         self.ybar = np.empty((K, T))
@@ -1174,6 +1222,28 @@ def _uniform_crit(draws: np.ndarray, se: np.ndarray, alpha: float) -> float:
         return float("nan")
     t_max = np.max(np.abs(draws[:, ok]) / se[ok], axis=1)
     return float(np.quantile(t_max, 1 - alpha, method="inverted_cdf"))
+
+
+def _wald(theta: np.ndarray, v: np.ndarray) -> tuple[float, int]:
+    """Wald statistic ``theta' V^- theta`` and its degrees of freedom (the rank of V).
+
+    Full-rank V uses a linear solve; a singular V (e.g. pre-period deviations from an average
+    base, which add up to zero within a group) uses the eigenvectors with non-negligible
+    eigenvalues, so the test has rank(V) degrees of freedom.
+    """
+    theta = np.asarray(theta, dtype=float)
+    q = len(theta)
+    if q == 0:
+        return float("nan"), 0
+    lam, vec = np.linalg.eigh((v + v.T) / 2)
+    keep = lam > max(lam.max(), 0.0) * q * 1e-10
+    rank = int(keep.sum())
+    if rank == 0:
+        return float("nan"), 0
+    if rank == q:
+        return float(theta @ np.linalg.solve(v, theta)), q
+    z = vec[:, keep].T @ theta
+    return float(z @ (z / lam[keep])), rank
 
 
 @dataclass(frozen=True, eq=False)
@@ -1261,6 +1331,33 @@ class AggregateResult:
 
 
 @dataclass(frozen=True, eq=False)
+class PretrendTest:
+    """A joint pre-trend test (``StaggeredDidResult.pretrend_test``), with its wording."""
+
+    statistic: float
+    df: tuple
+    p_value: float
+    message: str
+    n_periods: int
+    alpha: float
+    event_times: tuple = ()
+    estimates: tuple = ()
+
+    def summary(self, alpha: float | None = None) -> pd.DataFrame:
+        """One row: ``term, statistic, df_num, df_denom, p_value, message``."""
+        return pd.DataFrame({"term": [f"pre-trend (last {self.n_periods} periods)"],
+                             "statistic": [self.statistic], "df_num": [self.df[0]],
+                             "df_denom": [self.df[1]], "p_value": [self.p_value],
+                             "message": [self.message]})
+
+    def _repr_html_(self) -> str:
+        return f"<p>{html.escape(self.message[:1].upper() + self.message[1:])}.</p>"
+
+    def __repr__(self) -> str:
+        return self.message
+
+
+@dataclass(frozen=True, eq=False)
 class StaggeredDidResult:
     """Group-time average treatment effects ATT(g, t) of Callaway & Sant'Anna (2021).
 
@@ -1305,8 +1402,95 @@ class StaggeredDidResult:
     _cell_cohort: np.ndarray = field(repr=False)
     _cell_t: np.ndarray = field(repr=False)
     _cohort_g: np.ndarray = field(repr=False)
+    treated_weights: str | None = None
+    base_window: int | None = None
+    active: str | None = None
 
     # ---- inference for any linear combination of the cells -------------------------------
+    def _wif(self, keep: np.ndarray) -> np.ndarray:
+        """Influence of the estimated weights pg / sum(pg) over the cells ``keep``
+        (R's ``did:::wif``), one value per stratum."""
+        st = self._stats
+        coh = self._cell_cohort
+        att = self.att_gt["att"].to_numpy()
+        pg = (st.n_group[:len(self.groups)] / st.n)[coh]
+        s = pg[keep].sum()
+        ind = (st.group_of[:, None] == coh[keep][None, :]).astype(float)
+        dev = ind - pg[keep][None, :]  # (1[G=g] - pg) per stratum row
+        if1 = dev / s
+        if2 = dev.sum(axis=1, keepdims=True) * (pg[keep] / s**2)[None, :]
+        return (if1 - if2) @ att[keep]
+
+    def _dynamic_rows(self):
+        """Event-time aggregation rows: labels, estimates, H (K x T) and C (K) per event time."""
+        st = self._stats
+        coh = self._cell_cohort
+        att = self.att_gt["att"].to_numpy()
+        ev = self.att_gt["event_time"].to_numpy()
+        pg = (st.n_group[:len(self.groups)] / st.n)[coh]
+        labels, est, hs, cs = [], [], [], []
+        for e in np.unique(ev[np.isfinite(att)]):
+            keep = (ev == e) & np.isfinite(att)
+            w = pg[keep] / pg[keep].sum()
+            est.append(float(w @ att[keep]))
+            hs.append(np.einsum("p,pkt->kt", w, self._H[keep]))
+            cs.append(w @ self._C[keep] + self._wif(keep))
+            labels.append(int(e))
+        return labels, est, hs, cs
+
+    def pretrend_test(self, n_periods: int = 6, alpha: float | None = None) -> "PretrendTest":
+        """Joint test that the event study's last ``n_periods`` pre-rollout points are zero.
+
+        Tests the dynamic aggregation at event times ``-n_periods .. -1`` (each pooling every
+        group, weighted by size) with the analytic covariance of their influence functions,
+        against F(q, m - 1), m = treated accounts. This is the test to read when groups are
+        small: R's Wald test over every pre-period ATT(g, t) cell (``pretrend_p_value``)
+        estimates a covariance of many cells from few treated accounts and over-rejects badly
+        then (on the kit's synthetic world, seeds 0-99 without any KAM effect, 32 key
+        accounts in two waves: the all-cell Wald rejects at 5 % in 92 % of the worlds, this
+        test in 6 %).
+
+        Parameters
+        ----------
+        n_periods : int, default 6
+            Pre-rollout event times tested (the last ones before rollout).
+        alpha : float, optional
+            Level used for the wording; defaults to the result's alpha.
+
+        Returns
+        -------
+        PretrendTest
+
+        References
+        ----------
+        Callaway & Sant'Anna (2021), Section 4 (pre-tests); Cameron & Miller (2015), Section
+        VI.D (F reference with few clusters); Roth, J. (2022). Pretest with caution. *AER:
+        Insights* 4(3), 305-322.
+        """
+        func = "StaggeredDidResult.pretrend_test"
+        n_periods = _check_int(n_periods, "n_periods", func, 1)
+        a = self.alpha if alpha is None else _check_alpha(alpha, func)
+        labels, est, hs, cs = self._dynamic_rows()
+        pick = [j for j, e in enumerate(labels) if -n_periods <= e < 0]
+        m = int(self._stats.n_group[:len(self.groups)].sum())
+        if not pick:
+            stat, q, p = float("nan"), 0, float("nan")
+        else:
+            theta = np.array([est[j] for j in pick])
+            v = self._stats.covariance(np.array([hs[j] for j in pick]),
+                                       np.array([cs[j] for j in pick]))
+            wald, q = _wald(theta, v)
+            stat = wald / q if q else float("nan")
+            p = float(stats.f.sf(stat, q, max(m - 1, 1))) if q else float("nan")
+        msg = _pretrend_message(p, a)
+        if q:
+            msg += (f" -- joint test of the last {len(pick)} pre-rollout points of the event "
+                    f"study, F({q}, {max(m - 1, 1)})")
+        return PretrendTest(statistic=stat, df=(q, max(m - 1, 1)), p_value=p, message=msg,
+                            n_periods=len(pick), alpha=a,
+                            event_times=tuple(labels[j] for j in pick),
+                            estimates=tuple(est[j] for j in pick))
+
     def _infer(self, est, H, C):
         """Standard errors (bootstrap or analytic) and draws for P linear functionals."""
         est = np.asarray(est, dtype=float)
@@ -1346,19 +1530,10 @@ class StaggeredDidResult:
         coh = self._cell_cohort
         st = self._stats
         n_groups = len(self.groups)
-        pg_cohort = st.n_k[:n_groups] / st.n  # P(G = g) among all accounts
+        pg_cohort = st.n_group[:n_groups] / st.n  # P(G = g) among all accounts
         pg = pg_cohort[coh]
         K = len(st.n_k)
-
-        def wif(keep):
-            # influence of the estimated weights pg/sum(pg) (did:::wif), constant per cohort
-            s = pg[keep].sum()
-            ind = np.zeros((K, keep.sum()))
-            ind[coh[keep], np.arange(keep.sum())] = 1.0
-            dev = ind - pg[keep][None, :]  # (1[G=g] - pg) per cohort row
-            if1 = dev / s
-            if2 = dev.sum(axis=1, keepdims=True) * (pg[keep] / s**2)[None, :]
-            return (if1 - if2) @ att[keep]  # K
+        wif = self._wif
 
         rows_h, rows_c, rows_est, labels = [], [], [], []
         if kind == "simple":
@@ -1385,8 +1560,7 @@ class StaggeredDidResult:
             pgg = pg_cohort[present]
             w = pgg / pgg.sum()
             # wif over groups: (1[G=g] - pg) / sum - sum_g(1[G=g] - pg) pg / sum^2
-            ind = np.zeros((K, len(present)))
-            ind[present, np.arange(len(present))] = 1.0
+            ind = (st.group_of[:, None] == present[None, :]).astype(float)
             dev = ind - pgg[None, :]
             wif_g = (dev / pgg.sum() - dev.sum(axis=1, keepdims=True)
                      * (pgg / pgg.sum() ** 2)[None, :]) @ np.array(g_est)
@@ -1394,15 +1568,7 @@ class StaggeredDidResult:
             overall_c = w @ np.array(g_c) + wif_g
             overall_est = float(w @ np.array(g_est))
         else:
-            e_vals = np.unique(ev[np.isfinite(att)])
-            e_h, e_c, e_est = [], [], []
-            for e in e_vals:
-                keep = (ev == e) & np.isfinite(att)
-                w = pg[keep] / pg[keep].sum()
-                e_est.append(float(w @ att[keep]))
-                e_h.append(np.einsum("p,pkt->kt", w, self._H[keep]))
-                e_c.append(w @ self._C[keep] + wif(keep))
-                labels.append(int(e))
+            labels, e_est, e_h, e_c = self._dynamic_rows()
             rows_h, rows_c, rows_est = e_h, e_c, e_est
             post_e = np.array(labels) >= 0
             w = post_e / post_e.sum()
@@ -1448,16 +1614,23 @@ class StaggeredDidResult:
 
     def _repr_html_(self) -> str:
         return _html(f"Staggered difference-in-differences on {self.outcome}", self.summary(),
-                     [f"Callaway & Sant'Anna (2021), unconditional; control: {self.control}; "
-                      f"base period: {self.base_period}; anticipation: {self.anticipation}; "
-                      f"standard errors: {self.se_method}; {self.n_units:,} accounts",
+                     [f"Callaway & Sant'Anna (2021), unconditional; control: {self.control}"
+                      + (f" (still active by the base period, '{self.active}')"
+                         if self.active else "")
+                      + f"; base period: {self.base_period}"
+                      + (f" ({self.base_window} periods)" if self.base_window else "")
+                      + (f"; groups weighted by '{self.treated_weights}'"
+                         if self.treated_weights else "")
+                      + f"; anticipation: {self.anticipation}; standard errors: "
+                        f"{self.se_method}; {self.n_units:,} accounts",
                       self.pretrend_message])
 
 
 def staggered_did(panel: pd.DataFrame, *, outcome: str, unit: str, time: str,
                   first_treated: str, control: str = "not_yet_treated", alpha: float = 0.05,
                   n_boot: int = 999, random_state=0, anticipation: int = 0,
-                  base_period: str = "varying",
+                  base_period: str = "varying", base_window: int | None = None,
+                  active: str | None = None, treated_weights: str | None = None,
                   boot_weights: str = "mammen") -> StaggeredDidResult:
     """Group-time average treatment effects for staggered rollouts (Callaway & Sant'Anna 2021).
 
@@ -1467,6 +1640,12 @@ def staggered_did(panel: pd.DataFrame, *, outcome: str, unit: str, time: str,
     for post-treatment cells and, with ``base_period="varying"`` (R's default), ``t - 1``
     for pre-treatment cells. The comparison group C is the never-treated accounts, or the
     never-treated plus those not yet treated by ``max(t, b) + delta``.
+
+    With ``base_period="average"``, ``Y_b`` is the account's mean over the ``base_window``
+    periods ending at ``g - 1 - delta`` (a long difference): every cell of group g, before and
+    after rollout, is compared with that same base, so pre-period cells show the deviation of
+    each period from the base mean (a flat line at 0 under parallel trends). For noisy monthly
+    outcomes this removes most of the noise of a single base month.
 
     Parameters
     ----------
@@ -1488,9 +1667,26 @@ def staggered_did(panel: pd.DataFrame, *, outcome: str, unit: str, time: str,
     random_state : int or numpy Generator, default 0
     anticipation : int, default 0
         Periods of anticipation delta (effects may start delta periods before g).
-    base_period : {"varying", "universal"}, default "varying"
+    base_period : {"varying", "universal", "average"}, default "varying"
         "universal" compares every period with g - 1 - delta (the reference cell is reported
-        as 0).
+        as 0); "average" with the mean of the ``base_window`` periods ending at g - 1 - delta.
+    base_window : int, optional
+        Periods averaged with ``base_period="average"`` (default: every period before
+        g - delta). Ignored otherwise.
+    active : str, optional
+        0/1 or boolean column: the account was active (a customer) in the period. When given,
+        a comparison account serves group g only if it was still active in g - 1 - delta or
+        later (its last active period is not before the group's base period), as the treated
+        accounts were when they were chosen. Without it, comparison accounts lost before a
+        later wave dilute that wave's comparison (survivorship: the later wave was chosen
+        among accounts still active).
+    treated_weights : str, optional
+        Column with a positive weight per account (constant within the account). Each group's
+        mean is then the weighted mean over its accounts (an account enters with weight
+        ``w_i / mean_g(w)``, also where it serves as a not-yet-treated comparison for an
+        earlier group); never-treated comparison means stay unweighted, which parallel trends
+        allows. With the account's baseline as weight, ``n_g * ATT(g, t)`` of an index is the
+        group's effect in money (see :func:`value_impact_frame`). Default: equal weights.
     boot_weights : {"mammen", "rademacher"}, default "mammen"
         Multiplier weights (Mammen's two-point weights are R ``did``'s).
 
@@ -1526,11 +1722,14 @@ def staggered_did(panel: pd.DataFrame, *, outcome: str, unit: str, time: str,
     func = "staggered_did"
     alpha = _check_alpha(alpha, func)
     _check_choice(control, "control", func, ("not_yet_treated", "never_treated"))
-    _check_choice(base_period, "base_period", func, ("varying", "universal"))
+    _check_choice(base_period, "base_period", func, ("varying", "universal", "average"))
+    if base_window is not None:
+        base_window = _check_int(base_window, "base_window", func, 1)
     _check_choice(boot_weights, "boot_weights", func, ("mammen", "rademacher"))
     n_boot = _check_int(n_boot, "n_boot", func, 0)
     anticipation = _check_int(anticipation, "anticipation", func, 0)
-    _check_frame(panel, "panel", func, [outcome, unit, time, first_treated])
+    _check_frame(panel, "panel", func, [outcome, unit, time, first_treated, active,
+                                        treated_weights])
     if 0 < n_boot < 50:
         raise ParameterError(
             f"The 'n_boot' parameter of {func} must be 0 (analytic) or at least 50. "
@@ -1558,6 +1757,9 @@ def staggered_did(panel: pd.DataFrame, *, outcome: str, unit: str, time: str,
             f"period{'s' if anticipation else ''} (no pre-treatment period to compare with).",
             UserWarning, stacklevel=2)
     keep = complete & ~no_pre
+    if treated_weights is not None:
+        wt = _constant_within(_numeric(panel, treated_weights, "panel"), pnl.unit_codes,
+                              pnl.n_units, pnl.unit_labels, treated_weights, unit, "panel")
     y, g = y[keep], g[keep]
     n = len(g)
     groups_idx = np.unique(g[g < T])
@@ -1569,12 +1771,34 @@ def staggered_did(panel: pd.DataFrame, *, outcome: str, unit: str, time: str,
     n_groups = len(groups_idx)
     k_of = np.searchsorted(groups_idx, g)  # never-treated -> n_groups
     k_of[g >= T] = n_groups
-    order = np.argsort(k_of, kind="stable")
+    if treated_weights is not None:
+        wt = wt[keep]
+        in_group = k_of < n_groups
+        bad = in_group & ~(np.isfinite(wt) & (wt > 0))
+        if bad.any():
+            raise DataValidationError(
+                f"panel: column '{treated_weights}' must be a positive number for every treated "
+                f"account; {int(bad.sum()):,} of {int(in_group.sum()):,} are not.")
+        mean_w = np.bincount(k_of[in_group], weights=wt[in_group], minlength=n_groups) \
+            / np.bincount(k_of[in_group], minlength=n_groups)
+        y = y * np.where(in_group, wt / mean_w[np.minimum(k_of, n_groups - 1)], 1.0)[:, None]
+    # strata = group x activity bucket; bucket = how many groups' base periods the account was
+    # still active in (or after); without `active` every account is in the last bucket
+    bucket = np.full(n, n_groups, dtype=np.int64)
+    if active is not None:
+        act = np.zeros(pnl.n_units * T, dtype=bool)
+        act[pnl.key] = _binary(panel, active, "panel").astype(bool)
+        act = act.reshape(pnl.n_units, T)[keep]
+        last = np.where(act.any(axis=1), T - 1 - np.argmax(act[:, ::-1], axis=1), -1)
+        bucket = np.searchsorted(groups_idx - 1 - anticipation, last, side="right")
+    strata, s_of = np.unique(k_of * (n_groups + 1) + bucket, return_inverse=True)
+    order = np.argsort(s_of, kind="stable")
     y_sorted = y[order]
-    bounds = np.searchsorted(k_of[order], np.arange(n_groups + 2))
-    st = _CohortStats(y_sorted, bounds)
-    K = n_groups + 1
-    has_never = st.n_k[-1] > 0
+    bounds = np.searchsorted(s_of[order], np.arange(len(strata) + 1))
+    st = _CohortStats(y_sorted, bounds, group_of=strata // (n_groups + 1), n_groups=n_groups)
+    bucket_of = strata % (n_groups + 1)
+    K = len(strata)
+    has_never = st.n_group[-1] > 0
     if control == "never_treated" and not has_never:
         raise ParameterError(
             "The 'control' parameter of staggered_did must be 'not_yet_treated' when no account "
@@ -1583,13 +1807,20 @@ def staggered_did(panel: pd.DataFrame, *, outcome: str, unit: str, time: str,
     if n_boot > 0:
         st.bootstrap(y_sorted, n_boot, rng, boot_weights)
 
-    cells = []  # (cohort, t, b, post, control cohorts)
+    cells = []  # (group, t, base periods, post, control groups)
     t_range = range(1, T) if base_period == "varying" else range(T)
     for ci, gi in enumerate(groups_idx):
         b_star = gi - 1 - anticipation
+        if base_period == "average":
+            width = b_star + 1 if base_window is None else min(base_window, b_star + 1)
+            avg_base = np.arange(b_star - width + 1, b_star + 1)
         for t in t_range:
             post = t >= gi
-            b = b_star if (post or base_period == "universal") else t - 1
+            if base_period == "average":
+                b, base = b_star, avg_base
+            else:
+                b = b_star if (post or base_period == "universal") else t - 1
+                base = np.array([b])
             if control == "never_treated":
                 ctrl = [n_groups] if has_never else []
             else:
@@ -1597,7 +1828,7 @@ def staggered_did(panel: pd.DataFrame, *, outcome: str, unit: str, time: str,
                 ctrl = [k for k in range(n_groups) if groups_idx[k] > cut and k != ci]
                 if has_never:
                     ctrl.append(n_groups)
-            cells.append((ci, t, b, post, ctrl))
+            cells.append((ci, t, b, base, post, ctrl))
 
     P = len(cells)
     H = np.zeros((P, K, T))
@@ -1605,25 +1836,34 @@ def staggered_did(panel: pd.DataFrame, *, outcome: str, unit: str, time: str,
     att = np.full(P, np.nan)
     n_ctrl = np.zeros(P, dtype=np.int64)
     skipped = []
-    for p, (ci, t, b, post, ctrl) in enumerate(cells):
-        n_c = st.n_k[ctrl].sum() if ctrl else 0.0
+    ybar_base = {}
+    for p, (ci, t, b, base, post, ctrl) in enumerate(cells):
+        tr = np.flatnonzero(st.group_of == ci)
+        cs = np.flatnonzero(np.isin(st.group_of, ctrl) & (bucket_of > ci))
+        n_c = st.n_k[cs].sum()
         n_ctrl[p] = int(n_c)
-        if t == b:  # universal base: the reference cell, normalised to 0
+        if base_period != "average" and t == b:  # universal base: the reference cell, 0
             att[p] = 0.0
             continue
         if n_c == 0:
             skipped.append((ci, t))
             continue
-        dy = st.ybar[:, t] - st.ybar[:, b]  # per-cohort mean change
-        mu0 = float(st.n_k[ctrl] @ dy[ctrl]) / n_c
-        att[p] = dy[ci] - mu0
-        f1 = st.n / st.n_k[ci]
-        H[p, ci, t] += f1
-        H[p, ci, b] -= f1
+        key = (int(base[0]), len(base))
+        if key not in ybar_base:
+            ybar_base[key] = st.ybar[:, base].mean(axis=1)
+        dy = st.ybar[:, t] - ybar_base[key]  # per-stratum mean change from the base
+        n_1 = st.n_k[tr].sum()
+        mu1 = float(st.n_k[tr] @ dy[tr]) / n_1
+        mu0 = float(st.n_k[cs] @ dy[cs]) / n_c
+        att[p] = mu1 - mu0
+        f1 = st.n / n_1
         f0 = st.n / n_c
-        H[p, ctrl, t] -= f0
-        H[p, ctrl, b] += f0
-        C[p, ctrl] = f0 * (mu0 - dy[ctrl])
+        H[p, tr, t] += f1
+        H[p, cs, t] -= f0
+        H[p][np.ix_(tr, base)] -= f1 / len(base)
+        H[p][np.ix_(cs, base)] += f0 / len(base)
+        C[p, tr] = f1 * (dy[tr] - mu1)
+        C[p, cs] = f0 * (mu0 - dy[cs])
     if skipped:
         shown = ", ".join(f"({pnl.periods[groups_idx[ci]]}, {pnl.periods[t]})"
                           for ci, t in skipped[:3])
@@ -1647,7 +1887,7 @@ def staggered_did(panel: pd.DataFrame, *, outcome: str, unit: str, time: str,
     cell_cohort = np.array([c[0] for c in cells])
     cell_t = np.array([c[1] for c in cells])
     cell_b = np.array([c[2] for c in cells])
-    cell_post = np.array([c[3] for c in cells])
+    cell_post = np.array([c[4] for c in cells])
     tab = pd.DataFrame({
         "group": pnl.periods[groups_idx[cell_cohort]],
         "time": pnl.periods[cell_t],
@@ -1659,7 +1899,7 @@ def staggered_did(panel: pd.DataFrame, *, outcome: str, unit: str, time: str,
     tab["ci_lower"] = tab["att"] - z * tab["std_err"]
     tab["ci_upper"] = tab["att"] + z * tab["std_err"]
     tab["post"] = cell_post
-    tab["n_treated"] = st.n_k[cell_cohort].astype(np.int64)
+    tab["n_treated"] = st.n_group[cell_cohort].astype(np.int64)
     tab["n_control"] = n_ctrl
     crit = None
     if d is not None:
@@ -1670,30 +1910,28 @@ def staggered_did(panel: pd.DataFrame, *, outcome: str, unit: str, time: str,
     # Wald pre-test (R did): pre-period cells, analytic covariance, chi-square(q)
     pre = np.flatnonzero(~cell_post & ok & (np.abs(H).sum(axis=(1, 2)) > 0))
     if len(pre):
-        v = st.covariance(H[pre], C[pre])
-        theta = att[pre]
-        try:
-            wald = float(theta @ np.linalg.solve(v, theta))
-        except np.linalg.LinAlgError:
-            wald = float(theta @ np.linalg.pinv(v) @ theta)
-        p_pre = float(stats.chi2.sf(wald, len(pre)))
+        wald, q_pre = _wald(att[pre], st.covariance(H[pre], C[pre]))
+        p_pre = float(stats.chi2.sf(wald, q_pre)) if q_pre else float("nan")
     else:
-        wald, p_pre = float("nan"), float("nan")
+        wald, q_pre, p_pre = float("nan"), 0, float("nan")
     message = _pretrend_message(p_pre, alpha)
-    smallest = int(st.n_k[:n_groups].min())
+    smallest = int(st.n_group[:n_groups].min())
     if len(pre) and len(pre) >= smallest:
         message += (f" (caution: {len(pre)} pre-period cells are tested with groups as small as "
                     f"{smallest} accounts; the chi-square approximation is unreliable then -- "
-                    f"read the pre-rollout points of the event-study plot instead)")
+                    f"use result.pretrend_test(), the joint test of the event study's last "
+                    f"pre-rollout points, instead)")
     return StaggeredDidResult(
         att_gt=tab, alpha=alpha, control=control, base_period=base_period,
         anticipation=anticipation, n_boot=n_boot, random_state=random_state,
         boot_weights=boot_weights, se_method=se_method, n_units=int(n), n_obs=int(n * T),
         outcome=outcome, unit=unit, time=time, first_treated=first_treated,
-        pretrend_stat=wald, pretrend_df=int(len(pre)), pretrend_p_value=p_pre,
+        pretrend_stat=wald, pretrend_df=int(q_pre), pretrend_p_value=p_pre,
         pretrend_message=message, uniform_crit=crit,
         periods=pnl.periods, groups=pnl.periods[groups_idx], _stats=st, _H=H, _C=C,
         _cell_cohort=cell_cohort, _cell_t=cell_t, _cohort_g=groups_idx,
+        treated_weights=treated_weights,
+        base_window=base_window if base_period == "average" else None, active=active,
     )
 
 
@@ -1863,6 +2101,7 @@ class ItsResult:
                 label="counterfactual (pre-trend continued)")
         ax.axvline(p["time"].iloc[0], color="grey", ls=":", lw=0.8)
         ax.set_ylabel(self.outcome)
+        _date_axis(ax, f["time"])
         ax.legend()
         return ax
 
@@ -2008,7 +2247,7 @@ def impact_frame(result, *, alpha: float | None = None) -> pd.DataFrame:
         f"Got {type(result).__name__} instead.")
 
 
-def _impact_staggered(res: StaggeredDidResult, alpha: float) -> pd.DataFrame:
+def _impact_staggered(res: StaggeredDidResult, alpha: float, weights=None) -> pd.DataFrame:
     st = res._stats
     T = len(res.periods)
     n_groups = len(res.groups)
@@ -2017,7 +2256,7 @@ def _impact_staggered(res: StaggeredDidResult, alpha: float) -> pd.DataFrame:
     att = tab["att"].to_numpy()
     coh = res._cell_cohort
     t_of = res._cell_t
-    n_g = st.n_k[coh]
+    n_g = st.n_group[coh] if weights is None else np.asarray(weights, dtype=float)[coh]
     K = len(st.n_k)
     H = np.zeros((T, K, T))
     C = np.zeros((T, K))
@@ -2039,13 +2278,14 @@ def _impact_staggered(res: StaggeredDidResult, alpha: float) -> pd.DataFrame:
     se = np.nan_to_num(se, nan=0.0)  # periods with no effect yet have exactly 0 variance
     se_e, se_c = se[:T], se[T:]
     z = _crit(alpha, None)
-    actual = (st.n_k[:n_groups, None] * st.ybar[:n_groups]).sum(axis=0)
+    treated_strata = st.group_of < n_groups
+    actual = (st.n_k[treated_strata, None] * st.ybar[treated_strata]).sum(axis=0)
     first_missing = np.flatnonzero(missing)
     eff = eff.astype(float)
     if len(first_missing):
         eff[missing] = np.nan
         cum[first_missing[0]:] = np.nan
-    treated_by = np.array([st.n_k[:n_groups][res._cohort_g <= t].sum() for t in range(T)])
+    treated_by = np.array([st.n_group[:n_groups][res._cohort_g <= t].sum() for t in range(T)])
     return pd.DataFrame({
         "period": res.periods,
         "actual": actual,
@@ -2121,6 +2361,7 @@ def plot_impact(frame: pd.DataFrame, *, axes=None):
     a2.axhline(0, color="grey", lw=0.8)
     a2.set_ylabel("cumulative effect")
     a2.set_xlabel("period")
+    _date_axis(a2, x)
     return fig
 
 
@@ -2167,8 +2408,8 @@ class RoiResult:
     roi, roi_lower, roi_upper : float
         ``(incremental margin - cost) / cost`` (a fraction: 0.73 = 73 %); can be negative.
     payback_period, payback_months
-        First period in which cumulative margin >= cumulative cost (and its 1-based position
-        from the programme start), or None when not within the window;
+        First period from which cumulative margin stays >= cumulative cost (and its 1-based
+        position from the programme start), or None when not within the window;
         ``payback_period_optimistic`` / ``_pessimistic`` use the upper / lower cumulative bound.
     curve : DataFrame
         ``period, incremental_margin(+_lower/_upper), cumulative_margin(+_lower/_upper), cost,
@@ -2237,6 +2478,7 @@ class RoiResult:
         if self.payback_period is not None:
             ax.axvline(self.payback_period, color="grey", ls=":", lw=0.8)
         ax.set_ylabel(f"{self.currency}")
+        _date_axis(ax, c["period"])
         ax.legend()
         return ax
 
@@ -2257,8 +2499,8 @@ def _cost_series(costs, periods: pd.Index) -> pd.Series:
     else:
         raise ParameterError(
             "The 'costs' parameter of programme_roi must be a programme_costs DataFrame "
-            "(period, cost[, item]), a Series of cost by period or a number. "
-            f"Got {type(costs).__name__} instead.")
+            "(period, cost[, item]), a Series of cost by period (programme_cost_schedule) or a "
+            f"number. Got {type(costs).__name__} instead.")
     if s.isna().any() or (s < 0).any():
         raise ParameterError(
             "The 'costs' parameter of programme_roi must hold non-negative costs. "
@@ -2312,8 +2554,10 @@ def programme_roi(effect, *, costs, exposure=None, margin_rate: float = 1.0,
     -----
     Costs are accounting figures and treated as known, so the ROI interval is the margin
     interval mapped through ``(m - cost)/cost`` (exact: the map is increasing). Payback is the
-    first period with cumulative margin >= cumulative cost (after some cost has been spent);
-    "not within the window" otherwise.
+    first period from which cumulative margin stays >= cumulative cost (after some cost has
+    been spent) to the end of the window, counted in periods from the first cost ("month 14");
+    "no payback within the window" otherwise. An early crossing that is lost again (noise in
+    the first months) is not a payback.
 
     References
     ----------
@@ -2422,9 +2666,16 @@ def programme_roi(effect, *, costs, exposure=None, margin_rate: float = 1.0,
     start = int(np.flatnonzero(cur["cost"].to_numpy() > 0)[0])
 
     def payback(col):
+        # the first period from which cumulative margin stays >= cumulative cost to the end
+        # (a noisy early crossing that is lost again is not a payback)
         ok = ((cur[col] >= cur["cumulative_cost"]) & (cur["cumulative_cost"] > 0)).to_numpy()
-        hit = np.flatnonzero(ok)
-        return (cur["period"].iloc[hit[0]], int(hit[0] - start + 1)) if len(hit) else (None, None)
+        ok = ok.copy()
+        ok[:start] = False
+        if not ok[-1]:
+            return None, None
+        below = np.flatnonzero(~ok)
+        first = int(below[-1]) + 1 if len(below) else start
+        return cur["period"].iloc[first], int(first - start + 1)
 
     pp, pm = payback("cumulative_margin")
     po, _ = payback("cumulative_margin_upper")
@@ -2613,3 +2864,812 @@ def clv_roi(retention_effect, *, retention_rate: float, margin: float, discount_
         retention_after_upper=float(max(r_after[1:])), clv_before=v0, clv_after=v[0],
         n_accounts=n_accounts, alpha=alpha, convention=convention, currency=currency,
     )
+
+
+# --------------------------------------------------------------------------------------------
+# the rollout study (notebook 03): comparison group, index panel, value, other outcomes
+# --------------------------------------------------------------------------------------------
+ROLLOUT_ROLES = ("key account", "comparison", "excluded")
+
+
+def _period_positions(values, periods: pd.DatetimeIndex) -> np.ndarray:
+    """Position of the period containing each date (-1 before the window, T after it, -2 NaT)."""
+    v = pd.to_datetime(pd.Series(values)).to_numpy(dtype="datetime64[ns]")
+    T = len(periods)
+    out = np.full(len(v), -2, dtype=np.int64)
+    ok = ~np.isnat(v)
+    idx = np.searchsorted(periods.to_numpy(dtype="datetime64[ns]"), v[ok], side="right") - 1
+    if T >= 2:
+        end = periods[-1] + (periods[-1] - periods[-2])
+        idx[v[ok] >= end.to_datetime64()] = T
+    out[ok] = idx
+    return out
+
+
+def _panel_matrices(panel: pd.DataFrame, cols, func: str):
+    """Accounts, periods and n x T matrices (0 where a row is missing) of a long panel."""
+    acc_codes, accounts = pd.factorize(panel["account_id"].astype("string"), sort=True)
+    if (acc_codes < 0).any():
+        raise DataValidationError(
+            f"panel: column 'account_id' must not be empty; {int((acc_codes < 0).sum()):,} "
+            f"rows are.")
+    per = pd.to_datetime(panel["period"])
+    periods = pd.DatetimeIndex(np.sort(per.unique()))
+    t_codes = periods.get_indexer(per)
+    n, T = len(accounts), len(periods)
+    counts = np.bincount(acc_codes * T + t_codes, minlength=n * T)
+    if (counts > 1).any():
+        raise DataValidationError(
+            f"panel: one row per 'account_id' and 'period' is required by {func}; "
+            f"{int((counts > 1).sum()):,} account-periods repeat.")
+    mats = {}
+    for col in cols:
+        m = np.zeros((n, T))
+        m[acc_codes, t_codes] = _numeric(panel, col, "panel")
+        mats[col] = m
+    present = np.zeros((n, T), dtype=bool)
+    present[acc_codes, t_codes] = True
+    if "active" in panel.columns:
+        act = np.zeros((n, T), dtype=bool)
+        act[acc_codes, t_codes] = _binary(panel, "active", "panel").astype(bool)
+    else:
+        act = np.zeros((n, T), dtype=bool)
+        act[acc_codes, t_codes] = _numeric(panel, "revenue", "panel") > 0
+    return pd.Index(accounts, dtype="string"), periods, mats, present, act
+
+
+def rollout_accounts(panel: pd.DataFrame, accounts: pd.DataFrame | None = None, *,
+                     outcome: str = "revenue", comparison: str = "same_segments",
+                     rollout_dates=None, baseline_periods: int = 12,
+                     entry_grace: int = 3) -> pd.DataFrame:
+    """Who is compared with whom in the rollout study: one row per account, with the reason.
+
+    Key accounts are those with a ``kam_start`` (optionally snapped to ``rollout_dates``). The
+    *baseline* is the ``baseline_periods`` periods before the first rollout; an account's
+    baseline value is its mean ``outcome`` there (0 for periods without purchases). An account
+    takes part when it was already a customer when the baseline began (first activity within
+    its first ``entry_grace`` periods) and has a positive baseline. A comparison account must
+    moreover be outside the programme for the whole window, in one of the key accounts'
+    segments (``comparison="same_segments"``, the accounts the client could have chosen), and
+    still active in the period before the first rollout (key accounts were chosen among active
+    accounts; later waves are handled by ``staggered_did(active=...)``).
+
+    Parameters
+    ----------
+    panel : DataFrame
+        Canonical account x period panel (``account_id, period, revenue[, gross_margin],
+        active[, periods_since_kam]``) as :func:`kamtools.panel.build_panel` returns it.
+    accounts : DataFrame, optional
+        Accounts table with ``kam_start`` (and ``segment``). Without it the rollout period is
+        read from the panel's ``periods_since_kam``.
+    outcome : str, default "revenue"
+        Money column whose baseline mean defines the index (``"revenue"`` or
+        ``"gross_margin"``).
+    comparison : {"same_segments", "all"}, default "same_segments"
+        Comparison pool: non-key accounts in the key accounts' segments, or every non-key
+        account.
+    rollout_dates : sequence of dates, optional
+        Override of the rollout dates: each key account is assigned to the last of these
+        dates on or before its ``kam_start`` (the first date when its ``kam_start`` is
+        earlier), e.g. the official wave dates when CRM flags were set on different days.
+    baseline_periods : int, default 12
+    entry_grace : int, default 3
+
+    Returns
+    -------
+    DataFrame
+        ``account_id, segment, kam_start, rollout, role, reason, first_active, last_active,
+        baseline``; ``role`` in :data:`ROLLOUT_ROLES`, ``rollout`` the first KAM period (NaT
+        outside the programme), ``reason`` why an account is excluded ("" otherwise).
+
+    References
+    ----------
+    Callaway & Sant'Anna (2021) (comparison groups of a staggered rollout); Sharma &
+    Evanschitzky (2016) (key accounts are chosen, not assigned at random).
+    """
+    func = "rollout_accounts"
+    _check_frame(panel, "panel", func, ["account_id", "period", outcome])
+    _check_choice(comparison, "comparison", func, ("same_segments", "all"))
+    _check_choice(outcome, "outcome", func, ("revenue", "gross_margin"))
+    baseline_periods = _check_int(baseline_periods, "baseline_periods", func, 1)
+    entry_grace = _check_int(entry_grace, "entry_grace", func, 1)
+    ids, periods, mats, present, act = _panel_matrices(panel, [outcome], func)
+    n, T = len(ids), len(periods)
+    y = mats[outcome]
+
+    segment = pd.Series(pd.NA, index=ids, dtype="string")
+    kam_start = pd.Series(pd.NaT, index=ids, dtype="datetime64[ns]")
+    if accounts is not None:
+        _check_frame(accounts, "accounts", func, ["account_id"])
+        acc = accounts.assign(account_id=accounts["account_id"].astype("string"))
+        acc = acc.drop_duplicates("account_id").set_index("account_id")
+        if "segment" in acc.columns:
+            segment = acc["segment"].astype("string").reindex(ids)
+        if "kam_start" in acc.columns:
+            kam_start = pd.to_datetime(acc["kam_start"], errors="coerce").reindex(ids)
+    if accounts is None or "kam_start" not in accounts.columns:
+        if "periods_since_kam" not in panel.columns:
+            raise DataValidationError(
+                "accounts: no 'kam_start' column and the panel has no 'periods_since_kam': "
+                "the rollout study needs to know when each key account entered the programme.")
+        since = np.full((n, T), np.nan)
+        codes = ids.get_indexer(panel["account_id"].astype("string"))
+        since[codes, periods.get_indexer(pd.to_datetime(panel["period"]))] = _numeric(
+            panel, "periods_since_kam", "panel")
+        t_of = np.arange(T)[None, :] - since
+        pos0 = np.nanmin(np.where(np.isnan(t_of), np.inf, t_of), axis=1)
+        has = np.isfinite(pos0)
+        start = np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")
+        inside = has & (pos0 >= 0) & (pos0 < T)
+        start[inside] = periods.to_numpy()[pos0[inside].astype(int)]
+        start[has & (pos0 < 0)] = (periods[0] - pd.DateOffset(years=100)).to_datetime64()
+        start[has & (pos0 >= T)] = (periods[-1] + pd.DateOffset(years=100)).to_datetime64()
+        kam_start = pd.Series(start, index=ids)
+
+    is_kam = kam_start.notna().to_numpy()
+    rollout = kam_start.copy()
+    if rollout_dates is not None and len(rollout_dates):
+        try:
+            dates = pd.DatetimeIndex(pd.to_datetime(list(rollout_dates))).sort_values()
+        except (TypeError, ValueError) as exc:
+            raise ParameterError(
+                f"The 'rollout_dates' parameter of {func} must be a list of dates. "
+                f"Got {rollout_dates!r} instead.") from exc
+        pos = np.searchsorted(dates.to_numpy(), kam_start[is_kam].to_numpy(), side="right") - 1
+        rollout[is_kam] = dates.to_numpy()[np.maximum(pos, 0)]
+    r_pos = np.full(n, T, dtype=np.int64)
+    r_pos[is_kam] = _period_positions(rollout[is_kam], periods)
+    in_window = is_kam & (r_pos >= 0) & (r_pos < T)
+    started = in_window & (r_pos > 0)
+    if not started.any():
+        raise DataValidationError(
+            "accounts: no key account enters the programme after the first period of the data "
+            f"({periods[0]:%Y-%m}), so there is nothing before the rollout to compare with.")
+    g1 = int(r_pos[started].min())
+    lo = max(0, g1 - baseline_periods)
+    baseline = y[:, lo:g1].mean(axis=1)
+    first_act = np.where(act.any(axis=1), act.argmax(axis=1), T)
+    last_act = np.where(act.any(axis=1), T - 1 - np.argmax(act[:, ::-1], axis=1), -1)
+    label = lambda t: f"{periods[t]:%Y-%m}"  # noqa: E731
+
+    reason = np.full(n, "", dtype=object)
+    kam_segments = set(segment[in_window].dropna())
+    new = first_act > lo + entry_grace - 1
+    no_base = ~(baseline > 0)
+    # key accounts (in the programme within the window)
+    reason[is_kam & (r_pos < 0)] = "in KAM before the data window (no period before rollout)"
+    reason[in_window & (r_pos == 0)] = "in KAM from the first period (no period before rollout)"
+    ok_kam = started
+    new_text = (f"new customer: first purchase after {label(min(lo + entry_grace - 1, T - 1))} "
+                "(no full baseline)")
+    reason[ok_kam & new] = new_text
+    reason[ok_kam & ~new & no_base] = f"no {outcome} in the baseline"
+    # comparison candidates: never in the programme within the window
+    cand = ~in_window & ~(is_kam & (r_pos < 0))
+    seg_ok = np.ones(n, dtype=bool)
+    if comparison == "same_segments" and kam_segments:
+        seg_ok = segment.isin(kam_segments).fillna(False).to_numpy(dtype=bool)
+        shown = ", ".join(sorted(kam_segments))
+        reason[cand & ~seg_ok] = f"segment not among the key accounts' ({shown})"
+    c2 = cand & seg_ok
+    reason[c2 & new] = new_text
+    reason[c2 & ~new & no_base] = f"no {outcome} in the baseline"
+    lost = last_act < g1 - 1
+    reason[c2 & ~new & ~no_base & lost] = (f"lost before the first rollout (no purchase from "
+                                           f"{label(g1 - 1)} on)")
+    role = np.where(reason != "", "excluded", np.where(in_window, "key account", "comparison"))
+    per_np = periods.to_numpy()
+    out = pd.DataFrame({
+        "account_id": ids.astype("string"),
+        "segment": segment.to_numpy(),
+        "kam_start": kam_start.to_numpy(dtype="datetime64[ns]"),
+        "rollout": np.where(in_window, per_np[np.clip(r_pos, 0, T - 1)],
+                            np.datetime64("NaT")).astype("datetime64[ns]"),
+        "role": pd.array(role, dtype="string"),
+        "reason": pd.array(reason.astype(str), dtype="string"),
+        "first_active": np.where(first_act < T, per_np[np.minimum(first_act, T - 1)],
+                                 np.datetime64("NaT")).astype("datetime64[ns]"),
+        "last_active": np.where(last_act >= 0, per_np[np.maximum(last_act, 0)],
+                                np.datetime64("NaT")).astype("datetime64[ns]"),
+        "baseline": baseline,
+    })
+    out.attrs = {}
+    return out
+
+
+def rollout_panel(panel: pd.DataFrame, accounts: pd.DataFrame | None = None, *,
+                  outcome: str = "revenue", comparison: str = "same_segments",
+                  rollout_dates=None, baseline_periods: int = 12,
+                  entry_grace: int = 3) -> pd.DataFrame:
+    """Balanced account x period panel of the rollout study, with the outcome index.
+
+    The canonical panel stops at an account's last purchase (:func:`kamtools.panel.build_panel`);
+    here every period up to the window's end is present, and periods without purchases --
+    including every month after an account was lost -- count as 0: lost business is part of
+    what KAM is meant to change. The index is ``outcome / baseline``, the account's outcome
+    relative to its own mean in the ``baseline_periods`` periods before the first rollout, so
+    large and small accounts weigh alike and parallel trends are about relative growth.
+
+    Parameters
+    ----------
+    panel, accounts, outcome, comparison, rollout_dates, baseline_periods, entry_grace
+        As :func:`rollout_accounts` (which selects the accounts).
+
+    Returns
+    -------
+    DataFrame
+        One row per included account and period: ``account_id, period, revenue,
+        gross_margin, active, kam_start`` (the first KAM period; NaT for comparison accounts),
+        ``wave`` (``"YYYY-MM"`` of the rollout or ``"comparison"``), ``in_baseline``,
+        ``post`` (a key account from its rollout on), ``baseline`` (in the outcome's
+        currency per period) and ``index``.
+
+    Examples
+    --------
+    >>> from kamtools.sample import generate_world
+    >>> from kamtools.panel import build_panel
+    >>> w = generate_world(seed=0, n_accounts=200, n_months=24)
+    >>> q = rollout_panel(build_panel(w), w.accounts)
+    >>> q.groupby("account_id").size().nunique()  # balanced
+    1
+    """
+    func = "rollout_panel"
+    roles = rollout_accounts(panel, accounts, outcome=outcome, comparison=comparison,
+                             rollout_dates=rollout_dates, baseline_periods=baseline_periods,
+                             entry_grace=entry_grace)
+    cols = ["revenue"] + (["gross_margin"] if "gross_margin" in panel.columns else [])
+    ids, periods, mats, present, act = _panel_matrices(panel, cols, func)
+    use = roles["role"].to_numpy() != "excluded"
+    rows = np.flatnonzero(use)
+    n, T = len(rows), len(periods)
+    acc = np.repeat(rows, T)
+    t = np.tile(np.arange(T), n)
+    out = pd.DataFrame({"account_id": pd.array(ids[acc], dtype="string"),
+                        "period": periods.to_numpy()[t]})
+    for col in cols:
+        out[col] = mats[col][acc, t]
+    if "gross_margin" in cols:
+        gm = panel["gross_margin"]
+        known = np.zeros((len(ids), T), dtype=bool)
+        codes = ids.get_indexer(panel["account_id"].astype("string"))
+        known[codes, periods.get_indexer(pd.to_datetime(panel["period"]))] = gm.notna().to_numpy()
+        missing = present & ~known
+        out.loc[missing[acc, t], "gross_margin"] = np.nan
+    out["active"] = act[acc, t]
+    start = roles["rollout"].to_numpy()[acc]
+    out["kam_start"] = start
+    r_pos = _period_positions(roles["rollout"], periods)[acc]
+    out["wave"] = pd.array(np.where(np.isnat(start), "comparison",
+                                    pd.DatetimeIndex(start).strftime("%Y-%m")), dtype="string")
+    g1 = int(r_pos[r_pos >= 0].min())
+    out["in_baseline"] = (t >= max(0, g1 - baseline_periods)) & (t < g1)
+    out["post"] = (r_pos >= 0) & (t >= r_pos)
+    base = roles["baseline"].to_numpy()[acc]
+    out["baseline"] = base
+    out["index"] = out[outcome].to_numpy() / base
+    return out
+
+
+def kam_margin_rate(rollout: pd.DataFrame) -> float:
+    """Gross margin per unit of revenue of the key accounts after their rollout.
+
+    ``sum(gross_margin) / sum(revenue)`` over the key accounts' post-rollout periods of a
+    :func:`rollout_panel`; turns incremental revenue into incremental gross margin.
+    """
+    func = "kam_margin_rate"
+    _check_frame(rollout, "rollout", func, ["revenue", "gross_margin", "post"])
+    rows = rollout["post"].to_numpy(dtype=bool)
+    gm = rollout.loc[rows, "gross_margin"]
+    rev = float(rollout.loc[rows, "revenue"].sum())
+    if gm.isna().all() or rev <= 0:
+        raise DataValidationError(
+            "rollout: the key accounts have no gross margin (or no revenue) after rollout; "
+            "pass margin_rate explicitly (e.g. the client's gross margin rate, 0.30).")
+    return float(gm.sum() / rev)
+
+
+def _group_weights(result: StaggeredDidResult, rollout: pd.DataFrame, func: str) -> np.ndarray:
+    """Per group: the sum of the key accounts' baselines (the index -> currency factor)."""
+    _check_frame(rollout, "rollout", func, ["account_id", "kam_start", "baseline"])
+    per_acc = rollout.drop_duplicates("account_id")
+    per_acc = per_acc[per_acc["kam_start"].notna()]
+    by_group = per_acc.groupby("kam_start")["baseline"].agg(["sum", "size"])
+    groups = pd.Index(result.groups)
+    sizes = result._stats.n_group[:len(groups)]
+    got = by_group.reindex(groups)
+    if got["size"].isna().any() or not np.allclose(got["size"].to_numpy(float), sizes):
+        shown = {str(k): int(v) for k, v in zip(groups, sizes)}
+        raise DataValidationError(
+            "rollout: its key accounts per rollout period do not match the groups of the "
+            f"result ({shown}); pass the rollout panel the staggered_did result was fitted on.")
+    return got["sum"].to_numpy(dtype=float)
+
+
+def value_impact_frame(result: StaggeredDidResult, rollout: pd.DataFrame, *,
+                       margin_rate: float = 1.0, actual: str | None = None,
+                       alpha: float | None = None) -> pd.DataFrame:
+    """The index effect in money: :func:`impact_frame` in currency per period.
+
+    An index effect ATT(g, t) is a change in outcome per unit of the account's baseline, so
+    the money effect of group g in period t is ``ATT(g, t) * B_g`` with ``B_g`` the sum of the
+    group's baselines (the counterfactual baseline times the exposure), times ``margin_rate``
+    when the index is on revenue and the money is gross margin. Summed over groups per period
+    and cumulated, with intervals from the estimator's influence function / multiplier
+    bootstrap (the baselines are observed, taken as fixed), so the interval of the total
+    respects the correlation across periods and groups.
+
+    Parameters
+    ----------
+    result : StaggeredDidResult
+        Fitted on the ``index`` of ``rollout`` (``first_treated="kam_start"``).
+    rollout : DataFrame
+        From :func:`rollout_panel`.
+    margin_rate : float, default 1.0
+        Gross margin per unit of the index's outcome (1.0 when the index is on gross margin;
+        :func:`kam_margin_rate` when it is on revenue).
+    actual : str, optional
+        Money column of ``rollout`` shown as the key accounts' actual (its total per period);
+        the counterfactual is actual minus effect. Default: ``gross_margin`` when the rollout
+        panel has it, else ``revenue`` times ``margin_rate``.
+    alpha : float, optional
+
+    Returns
+    -------
+    DataFrame
+        ``period, actual, counterfactual, effect, effect_lower, effect_upper, cumulative,
+        cumulative_lower, cumulative_upper, n_treated`` in currency, ready for
+        :func:`plot_impact` and :func:`programme_roi`.
+
+    Notes
+    -----
+    The plug-in ``sum_g B_g ATT(g, t)`` equals the total effect in money
+    ``sum_i baseline_i * effect_it`` when, within a group, the index effect is unrelated to
+    account size; the truth of the kit's synthetic world is defined the same way.
+    """
+    func = "value_impact_frame"
+    if not isinstance(result, StaggeredDidResult):
+        raise ParameterError(
+            f"The 'result' parameter of {func} must be a StaggeredDidResult. "
+            f"Got {type(result).__name__} instead.")
+    if (isinstance(margin_rate, bool) or not isinstance(margin_rate, (int, float, np.floating))
+            or not 0 < margin_rate <= 1):
+        raise ParameterError(
+            f"The 'margin_rate' parameter of {func} must be a fraction in (0, 1]. "
+            f"Got {margin_rate!r} instead.")
+    a = result.alpha if alpha is None else _check_alpha(alpha, func)
+    w = _group_weights(result, rollout, func) * float(margin_rate)
+    frame = _impact_staggered(result, a, weights=w)
+    kam = rollout[rollout["kam_start"].notna()]
+    if actual is None:
+        if "gross_margin" in rollout.columns and rollout["gross_margin"].notna().any():
+            values = kam["gross_margin"]
+        else:
+            _check_frame(rollout, "rollout", func, ["revenue"])
+            values = kam["revenue"] * float(margin_rate)
+    else:
+        _check_frame(rollout, "rollout", func, [actual])
+        values = kam[actual]
+    act = values.groupby(kam["period"]).sum(min_count=1).reindex(pd.Index(result.periods))
+    frame["actual"] = act.to_numpy(dtype=float)
+    frame["counterfactual"] = frame["actual"] - frame["effect"]
+    return frame
+
+
+def index_exposure(rollout: pd.DataFrame) -> float:
+    """Sum of the key accounts' baselines over their post-rollout periods (currency).
+
+    Multiplies an average index effect per key-account period (a relative lift) into money:
+    ``lift * index_exposure(rollout) * margin_rate``.
+    """
+    _check_frame(rollout, "rollout", "index_exposure", ["post", "baseline"])
+    return float(rollout.loc[rollout["post"].to_numpy(dtype=bool), "baseline"].sum())
+
+
+def compare_estimates(estimates: dict, *, value_per_unit: float | None = None,
+                      currency: str = "€") -> pd.DataFrame:
+    """Side-by-side table of effect estimates (naive, 2x2, TWFE, Callaway-Sant'Anna, ITS).
+
+    Parameters
+    ----------
+    estimates : dict
+        ``{label: result}``; each result has ``effect``, ``ci_lower``, ``ci_upper`` and
+        ``p_value`` (DidResult, AggregateResult, BeforeAfterResult, ItsResult).
+    value_per_unit : float, optional
+        Money per unit of effect (e.g. ``index_exposure(rollout) * margin_rate``): adds
+        ``value, value_lower, value_upper``, what each estimate would mean over the programme.
+
+    Returns
+    -------
+    DataFrame
+        ``method, estimate, ci_lower, ci_upper, p_value[, value, value_lower, value_upper],
+        alpha``.
+    """
+    rows = []
+    for label, res in estimates.items():
+        for attr in ("effect", "ci_lower", "ci_upper"):
+            if not hasattr(res, attr):
+                raise ParameterError(
+                    f"The 'estimates' parameter of compare_estimates must map labels to results "
+                    f"with effect, ci_lower and ci_upper. Got {type(res).__name__} for "
+                    f"{label!r} instead.")
+        rows.append({"method": str(label), "estimate": float(res.effect),
+                     "ci_lower": float(res.ci_lower), "ci_upper": float(res.ci_upper),
+                     "p_value": float(getattr(res, "p_value", np.nan)),
+                     "alpha": float(getattr(res, "alpha", np.nan))})
+    out = pd.DataFrame(rows, columns=["method", "estimate", "ci_lower", "ci_upper", "p_value",
+                                      "alpha"])
+    if value_per_unit is not None:
+        for col, src in (("value", "estimate"), ("value_lower", "ci_lower"),
+                         ("value_upper", "ci_upper")):
+            out[col] = out[src] * float(value_per_unit)
+        out = out[["method", "estimate", "ci_lower", "ci_upper", "p_value", "value",
+                   "value_lower", "value_upper", "alpha"]]
+    return out
+
+
+def rollout_did(rollout: pd.DataFrame, *, outcome: str = "index",
+                control: str = "not_yet_treated", weights: str = "equal", alpha: float = 0.05,
+                n_boot: int = 999, random_state=0) -> StaggeredDidResult:
+    """The rollout study's staggered DiD: :func:`staggered_did` with the study's settings.
+
+    Callaway & Sant'Anna group-time effects on a :func:`rollout_panel`, with
+
+    * the base of every group = the account's mean over the baseline window's length of
+      periods before the group's rollout (``base_period="average"``): monthly B2B revenue is
+      lumpy and a single base month adds its noise to every estimate;
+    * comparison accounts still active at the group's base period (``active="active"``), as
+      the key accounts were when they were chosen;
+    * ``weights="baseline"``: each group's mean weighted by the accounts' baselines, so that
+      ``n_g * ATT(g, t)`` is the money effect (use this fit for euros,
+      :func:`value_impact_frame`); ``"equal"``: the average key account's lift (use this fit
+      for the relative lift and the event study).
+
+    Parameters
+    ----------
+    rollout : DataFrame
+        From :func:`rollout_panel`.
+    outcome : str, default "index"
+    control : {"not_yet_treated", "never_treated"}
+    weights : {"equal", "baseline"}
+    alpha, n_boot, random_state
+        As :func:`staggered_did`.
+
+    Returns
+    -------
+    StaggeredDidResult
+
+    Notes
+    -----
+    Measured on the kit's synthetic world (:mod:`kamtools.sample`, seeds 0-99, 199 bootstrap
+    draws): the equal-weight simple aggregation of the revenue index misses the true
+    ``att_index`` by +0.006 on average (sd 0.043; the 95 % interval covers it in 94 % of
+    worlds), against +0.015 (sd 0.059) with R's single-month base (``base_period="varying"``,
+    no ``active``). In money, the baseline-weighted fit of the gross-margin index covers the
+    true incremental gross margin in 93 % of worlds (mean error +€79k, se €74k, on a truth
+    of about €1.3M); the equal-weight fit turned into money covers it in 88 % (+€164k: the
+    plug-in ``ATT x baseline`` is biased when the lift varies with account size), and the
+    revenue index times the average margin rate in 93 % (+€231k: incremental revenue earns
+    less than the average margin there).
+    """
+    func = "rollout_did"
+    _check_choice(weights, "weights", func, ("equal", "baseline"))
+    _check_frame(rollout, "rollout", func, ["account_id", "period", outcome, "kam_start",
+                                            "active", "in_baseline", "baseline"])
+    window = int(rollout.loc[rollout["in_baseline"].to_numpy(dtype=bool), "period"].nunique())
+    return staggered_did(
+        rollout, outcome=outcome, unit="account_id", time="period", first_treated="kam_start",
+        control=control, alpha=alpha, n_boot=n_boot, random_state=random_state,
+        base_period="average", base_window=max(window, 1), active="active",
+        treated_weights="baseline" if weights == "baseline" else None)
+
+
+def _first_wave(rollout: pd.DataFrame, func: str):
+    _check_frame(rollout, "rollout", func, ["account_id", "period", "kam_start", "in_baseline",
+                                            "active"])
+    starts = rollout["kam_start"].dropna()
+    if starts.empty:
+        raise DataValidationError("rollout: no key account in the rollout panel.")
+    g1 = starts.min()
+    per = pd.to_datetime(rollout["period"])
+    wave1 = (rollout["kam_start"] == g1).to_numpy()
+    comp = rollout["kam_start"].isna().to_numpy()
+    pre = rollout["in_baseline"].to_numpy(dtype=bool)
+    post = (per >= g1).to_numpy()
+    return g1, wave1, comp, pre, post
+
+
+def first_wave_did(rollout: pd.DataFrame, *, outcome: str = "index",
+                   alpha: float = 0.05) -> DidResult:
+    """The classic 2x2: first-wave key accounts vs comparison accounts, baseline vs after.
+
+    Rows are the account-periods of the first rollout wave's key accounts and of the
+    comparison accounts (later waves are left out: they are treated during the "after"
+    window), in the baseline window (before) or from the first rollout on (after). The effect
+    is the OLS interaction coefficient (:func:`did`) with standard errors clustered by account.
+
+    Returns
+    -------
+    DidResult
+        ``means`` holds the four cell means (for the picture).
+
+    References
+    ----------
+    Card, D. & Krueger, A. B. (1994). AER 84(4), Table 3 (the 2x2 of means).
+    """
+    func = "first_wave_did"
+    alpha = _check_alpha(alpha, func)
+    _check_frame(rollout, "rollout", func, [outcome])
+    g1, wave1, comp, pre, post = _first_wave(rollout, func)
+    rows = (wave1 | comp) & (pre | post)
+    data = pd.DataFrame({"account_id": rollout["account_id"].to_numpy()[rows],
+                         "period": rollout["period"].to_numpy()[rows],
+                         outcome: rollout[outcome].to_numpy()[rows],
+                         "kam": wave1[rows], "after": post[rows]})
+    return did(data, outcome=outcome, unit="account_id", time="period", treated="kam",
+               post="after", cluster="account_id", alpha=alpha)
+
+
+_SURVEY_MEASURES = {
+    "nps": ("nps", "NPS points (promoter +100, detractor -100; the mean is the NPS)"),
+    "csat": ("csat", "share of responses rating 4 or 5 of 5 (CSAT top-2-box)"),
+    "referenceable": ("referenceable", "share of responses agreeing to be a reference"),
+}
+
+
+def survey_did(rollout: pd.DataFrame, surveys: pd.DataFrame | None, *, measure: str = "nps",
+               alpha: float = 0.05) -> DidResult:
+    """First-wave 2x2 DiD on survey answers (NPS, CSAT, referenceable), clustered by account.
+
+    Each survey response of a first-wave key account or a comparison account, dated in the
+    baseline window (before) or from the first rollout on (after), is a row. The outcome is
+    coded so that its mean is the KPI: NPS as +100 for a promoter (9-10), -100 for a
+    detractor (0-6), 0 for a passive, so the DiD is in NPS points; CSAT as top-2-box (4 or 5 on
+    1-5) and referenceable as 0/1, so the DiD is a change in share.
+
+    Raises
+    ------
+    DataValidationError
+        When ``surveys`` is missing or lacks the measure ("not available: provide ...").
+    """
+    func = "survey_did"
+    _check_choice(measure, "measure", func, tuple(_SURVEY_MEASURES))
+    alpha = _check_alpha(alpha, func)
+    col, _ = _SURVEY_MEASURES[measure]
+    if surveys is None or not isinstance(surveys, pd.DataFrame) or col not in surveys.columns:
+        raise DataValidationError(
+            f"not available: provide surveys with account_id, date and {col}.")
+    _check_frame(surveys, "surveys", func, ["account_id", "date", col])
+    g1, wave1, comp, pre, post = _first_wave(rollout, func)
+    first = rollout.drop_duplicates("account_id").set_index("account_id")
+    role = pd.Series(np.where(first["kam_start"] == g1, 1,
+                              np.where(first["kam_start"].isna(), 0, -1)), index=first.index)
+    periods = pd.DatetimeIndex(np.sort(pd.to_datetime(rollout["period"]).unique()))
+    base_periods = pd.DatetimeIndex(rollout.loc[rollout["in_baseline"].to_numpy(dtype=bool),
+                                                "period"].unique())
+    s = surveys[surveys[col].notna()]
+    pos = _period_positions(s["date"], periods)
+    inside = (pos >= 0) & (pos < len(periods))
+    s, pos = s[inside], pos[inside]
+    p = periods[pos]
+    grp = s["account_id"].astype("string").map(role)
+    keep = grp.isin([0, 1]).to_numpy() & (p.isin(base_periods) | (p >= g1))
+    s, p, grp = s[keep], p[keep], grp[keep]
+    v = _numeric(s, col, "surveys")
+    if measure == "nps":
+        y = np.where(v >= 9, 100.0, np.where(v <= 6, -100.0, 0.0))
+    elif measure == "csat":
+        y = (v >= 4).astype(float)
+    else:
+        y = v.astype(float)
+    data = pd.DataFrame({"account_id": s["account_id"].to_numpy(), "y": y,
+                         "kam": grp.to_numpy(dtype=int), "after": (p >= g1).astype(int)})
+    return did(data, outcome="y", unit="account_id", treated="kam", post="after",
+               cluster="account_id", alpha=alpha)
+
+
+def churn_did(rollout: pd.DataFrame, *, lost_after: int = 3, alpha: float = 0.05) -> DidResult:
+    """First-wave 2x2 DiD on the monthly churn rate (logo churn), clustered by account.
+
+    An account is lost in the period after its last activity when it stays inactive until the
+    end of the data and that is at least ``lost_after`` periods (shorter gaps at the end are
+    not counted as churn yet). Rows are the account-periods *at risk* (up to and including the
+    period it is lost); the outcome is 1 in the period it is lost. The mean of a cell is the
+    monthly churn rate (lost / at the start), so the DiD is the change in monthly churn in
+    fraction points. Before the rollout both groups were active by construction (key accounts
+    were chosen among active accounts; comparison accounts had to be active then too), so the
+    "before" rates are 0 and the DiD compares churn after the rollout.
+    """
+    func = "churn_did"
+    alpha = _check_alpha(alpha, func)
+    lost_after = _check_int(lost_after, "lost_after", func, 1)
+    g1, wave1, comp, pre, post = _first_wave(rollout, func)
+    ids, periods, mats, present, act = _panel_matrices(
+        rollout.assign(revenue=rollout["active"].astype(float)), [], func)
+    n, T = act.shape
+    last = np.where(act.any(axis=1), T - 1 - np.argmax(act[:, ::-1], axis=1), -1)
+    lost_at = np.where(last <= T - 1 - lost_after, last + 1, T)  # T = not lost
+    codes = ids.get_indexer(rollout["account_id"].astype("string"))
+    t_idx = periods.get_indexer(pd.to_datetime(rollout["period"]))
+    at_risk = t_idx <= lost_at[codes]
+    rows = (wave1 | comp) & (pre | post) & at_risk
+    data = pd.DataFrame({"account_id": rollout["account_id"].to_numpy()[rows],
+                         "churned": (t_idx == lost_at[codes])[rows].astype(float),
+                         "kam": wave1[rows], "after": post[rows]})
+    return did(data, outcome="churned", unit="account_id", treated="kam", post="after",
+               cluster="account_id", alpha=alpha)
+
+
+def _index_column(rollout: pd.DataFrame, col: str) -> np.ndarray:
+    base = rollout["in_baseline"].to_numpy(dtype=bool)
+    means = rollout.loc[base].groupby("account_id")[col].mean()
+    b = rollout["account_id"].map(means).to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(b > 0, rollout[col].to_numpy(dtype=float) / b, np.nan)
+
+
+def outcome_effects(rollout: pd.DataFrame, surveys: pd.DataFrame | None = None, *,
+                    alpha: float = 0.05, lost_after: int = 3) -> pd.DataFrame:
+    """Financial and non-financial outcomes side by side: the same first-wave 2x2 DiD.
+
+    Revenue index, gross-margin index, NPS, CSAT top-2-box, referenceable share and monthly
+    churn, each with the four cell means, the DiD, its interval and p-value (clustered by
+    account). Outcomes whose table or column is missing are listed as not available.
+
+    Returns
+    -------
+    DataFrame
+        ``outcome, unit, kam_before, kam_after, comparison_before, comparison_after,
+        estimate, std_err, ci_lower, ci_upper, p_value, n_obs, n_accounts, note``.
+
+    References
+    ----------
+    Sharma, A. & Evanschitzky, H. (2016) (returns on key accounts); Card & Krueger (1994).
+    """
+    func = "outcome_effects"
+    alpha = _check_alpha(alpha, func)
+    jobs = []
+    for col, label in (("revenue", "revenue index"), ("gross_margin", "gross margin index")):
+        if col in rollout.columns and rollout[col].notna().any():
+            frame = rollout.assign(_idx=_index_column(rollout, col))
+            jobs.append((label, "index (1 = the account's baseline)",
+                         lambda f=frame: first_wave_did(f, outcome="_idx", alpha=alpha)))
+        else:
+            jobs.append((label, "index", f"not available: provide transactions with {col}"))
+    for m, name in (("nps", "NPS"), ("csat", "CSAT top-2-box"), ("referenceable",
+                                                                  "referenceable")):
+        jobs.append((name, _SURVEY_MEASURES[m][1],
+                     lambda m=m: survey_did(rollout, surveys, measure=m, alpha=alpha)))
+    jobs.append(("monthly churn", "share of accounts lost per month",
+                 lambda: churn_did(rollout, lost_after=lost_after, alpha=alpha)))
+    rows = []
+    for name, unit_text, job in jobs:
+        row = {"outcome": name, "unit": unit_text}
+        if isinstance(job, str):
+            rows.append({**row, "note": job})
+            continue
+        try:
+            res = job()
+        except DataValidationError as exc:
+            rows.append({**row, "note": str(exc).split("\n")[0]})
+            continue
+        m = res.means.set_index(["group", "period"])["mean"]
+        rows.append({**row, "kam_before": m["treated", "pre"], "kam_after": m["treated", "post"],
+                     "comparison_before": m["control", "pre"],
+                     "comparison_after": m["control", "post"], "estimate": res.effect,
+                     "std_err": res.std_err, "ci_lower": res.ci_lower, "ci_upper": res.ci_upper,
+                     "p_value": res.p_value, "n_obs": res.n_obs, "n_accounts": res.n_clusters,
+                     "note": ""})
+    cols = ["outcome", "unit", "kam_before", "kam_after", "comparison_before", "comparison_after",
+            "estimate", "std_err", "ci_lower", "ci_upper", "p_value", "n_obs", "n_accounts",
+            "note"]
+    out = pd.DataFrame(rows).reindex(columns=cols)
+    out["n_obs"] = out["n_obs"].astype("Int64")
+    out["n_accounts"] = out["n_accounts"].astype("Int64")
+    out["note"] = out["note"].fillna("")
+    return out
+
+
+def programme_cost_schedule(rollout: pd.DataFrame, *, monthly: float,
+                            one_off: float = 0.0) -> pd.Series:
+    """Programme cost per period from the first rollout to the end of the data.
+
+    ``monthly`` every period (salaries, travel, tools, discounts granted) plus ``one_off`` in
+    the first rollout period; an override when the client's ``programme_costs`` table is
+    missing or disputed. Returns a Series of cost by period for :func:`programme_roi`.
+    """
+    func = "programme_cost_schedule"
+    for name, val in (("monthly", monthly), ("one_off", one_off)):
+        if isinstance(val, bool) or not isinstance(val, (int, float, np.floating)) or val < 0:
+            raise ParameterError(
+                f"The '{name}' parameter of {func} must be a non-negative amount. "
+                f"Got {val!r} instead.")
+    g1 = rollout["kam_start"].min()
+    periods = pd.DatetimeIndex(np.sort(pd.to_datetime(rollout["period"]).unique()))
+    periods = periods[periods >= g1]
+    s = pd.Series(float(monthly), index=periods, name="cost")
+    s.iloc[0] += float(one_off)
+    return s
+
+
+def rollout_clv_roi(rollout: pd.DataFrame, churn: DidResult, *, cost: float,
+                    annual_discount_rate: float = 0.10, margin_rate: float | None = None,
+                    currency: str = "€") -> ClvRoiResult:
+    """CLV-based ROI of the programme from the churn DiD (:func:`churn_did`).
+
+    Customer equity of the key accounts with and without the change in monthly retention
+    that KAM caused: ``n * (CLV(m, r0 + dr) - CLV(m, r0))`` with ``CLV = m r / (1 + d - r)``
+    (:func:`clv_roi`), where ``dr = -`` the churn DiD (with its interval), ``r0`` the key
+    accounts' counterfactual monthly retention (1 - their churn before + the comparison's
+    change), ``m`` their mean monthly gross margin in the baseline and ``d`` the monthly
+    discount rate equivalent to ``annual_discount_rate``. Retention is capped at 1 (no churn)
+    at the end of the interval. It values only the retention effect, over an unlimited
+    horizon at the baseline margin; the revenue lift is in :func:`programme_roi`.
+
+    References
+    ----------
+    Gupta, S. & Lehmann, D. R. (2003); Fader, P. S. & Hardie, B. G. S. (2012).
+    """
+    import dataclasses
+
+    func = "rollout_clv_roi"
+    if not isinstance(churn, DidResult) or churn.means is None:
+        raise ParameterError(
+            f"The 'churn' parameter of {func} must be the DidResult of churn_did. "
+            f"Got {type(churn).__name__} instead.")
+    if (isinstance(annual_discount_rate, bool)
+            or not isinstance(annual_discount_rate, (int, float, np.floating))
+            or not 0 < annual_discount_rate < 1):
+        raise ParameterError(
+            f"The 'annual_discount_rate' parameter of {func} must be a fraction in (0, 1). "
+            f"Got {annual_discount_rate!r} instead.")
+    m = churn.means.set_index(["group", "period"])["mean"]
+    cf_hazard = m["treated", "pre"] + m["control", "post"] - m["control", "pre"]
+    r0 = float(np.clip(1.0 - cf_hazard, 0.0, 1.0 - 1e-9))
+    kam = rollout[rollout["kam_start"].notna() & rollout["in_baseline"].to_numpy(dtype=bool)]
+    if margin_rate is None:
+        if "gross_margin" not in kam.columns or kam["gross_margin"].isna().all():
+            raise DataValidationError(
+                "rollout: no gross margin for the key accounts; pass margin_rate.")
+        margin = float(kam.groupby("account_id")["gross_margin"].mean().mean())
+    else:
+        margin = float(kam.groupby("account_id")["revenue"].mean().mean()) * float(margin_rate)
+    d = (1.0 + float(annual_discount_rate)) ** (1.0 / 12.0) - 1.0
+    n_acc = int(rollout.loc[rollout["kam_start"].notna(), "account_id"].nunique())
+    dr = [-churn.effect, -churn.ci_upper, -churn.ci_lower]
+    capped = [float(np.clip(r0 + x, 0.0, 1.0 - 1e-9)) - r0 for x in dr]
+    res = [clv_roi(x, retention_rate=r0, margin=margin, discount_rate=d, n_accounts=n_acc,
+                   cost=float(cost), alpha=churn.alpha, currency=currency) for x in capped]
+    note = (f"; monthly periods, margin {_money(margin, currency)} per key account and month, "
+            f"monthly discount {d:.4f} ({annual_discount_rate:.0%} a year)")
+    if capped != dr:
+        note += "; retention capped at 1 (no churn) within the interval"
+    return dataclasses.replace(
+        res[0], delta_customer_equity_lower=res[1].delta_customer_equity,
+        delta_customer_equity_upper=res[2].delta_customer_equity, roi_lower=res[1].roi,
+        roi_upper=res[2].roi, retention_after_lower=res[1].retention_after,
+        retention_after_upper=res[2].retention_after, convention=res[0].convention + note)
+
+
+def plot_rollout_paths(rollout: pd.DataFrame, *, outcome: str = "index", ax=None):
+    """Mean ``outcome`` per period of each rollout wave and of the comparison accounts.
+
+    The picture behind parallel trends: before its rollout (dotted vertical line) a wave
+    should move with the comparison accounts (the same seasonality and market swings); after
+    it, the gap is what KAM changed. Returns the Axes.
+    """
+    _check_frame(rollout, "rollout", "plot_rollout_paths", ["period", "wave", outcome])
+    ax = _new_axes(ax)
+    means = rollout.groupby(["period", "wave"])[outcome].mean().unstack("wave")
+    waves = [c for c in means.columns if c != "comparison"]
+    if "comparison" in means.columns:
+        ax.plot(means.index, means["comparison"], color="grey", lw=2,
+                label="comparison accounts")
+    for w in sorted(waves):
+        line, = ax.plot(means.index, means[w], lw=2, label=f"key accounts, rollout {w}")
+        ax.axvline(pd.Timestamp(w + "-01"), color=line.get_color(), ls=":", lw=1)
+    ax.set_xlabel("period")
+    ax.set_ylabel(f"mean {outcome}" + (" (1 = the account's baseline)" if outcome == "index"
+                                       else ""))
+    _date_axis(ax, means.index)
+    ax.legend()
+    return ax

@@ -791,3 +791,449 @@ def test_world_staggered_did_covers_true_lift_and_naive_is_biased(seed):
     # market growth and seasonality are added to the lift: about twice the truth
     assert naive.effect - truth.relative_lift > 0.05
     assert naive.ci_lower > truth.relative_lift
+
+
+# --------------------------------------------------------------------------------------------
+# staggered_did: average base, comparison accounts still active, treated weights
+# --------------------------------------------------------------------------------------------
+def _tiny_rollout_panel():
+    """Two treated accounts (rollout in period 2), three never-treated, one of them lost."""
+    y = {"A": [1, 3, 6, 7], "B": [2, 2, 5, 5], "C": [1, 2, 2, 3], "D": [3, 3, 4, 4],
+         "E": [4, 0, 0, 0]}
+    rows = [(a, t, v, 2.0 if a in "AB" else np.nan, not (a == "E" and t > 0),
+             {"A": 3.0, "B": 1.0}.get(a, 1.0))
+            for a, vals in y.items() for t, v in enumerate(vals)]
+    return pd.DataFrame(rows, columns=["account_id", "period", "revenue", "first_treated",
+                                       "active", "w"])
+
+
+def test_staggered_average_base_active_and_weights_by_hand():
+    df = _tiny_rollout_panel()
+    kw = dict(outcome="revenue", unit="account_id", time="period", first_treated="first_treated",
+              n_boot=0, base_period="average", base_window=2)
+    # bases = mean of periods 0-1: A 2, B 2, C 1.5, D 3, E 2
+    # ATT(2, 2): treated (6-2, 5-2) -> 3.5; controls C 0.5, D 1, E -2 -> -1/6; ATT = 3.6667
+    everyone = roi.staggered_did(df, **kw).att_gt.set_index("time")
+    assert everyone.loc[2, "att"] == pytest.approx(3.5 + 1 / 6)
+    assert everyone.loc[2, "n_control"] == 3
+    # E was last active in period 0, before the base period 1: with `active` it is no
+    # comparison: controls C 0.5, D 1 -> 0.75; ATT(2, 2) = 2.75; ATT(2, 3) = (5+3)/2 - (1.5+1)/2
+    res = roi.staggered_did(df, active="active", **kw)
+    tab = res.att_gt.set_index("time")
+    assert tab.loc[2, "att"] == pytest.approx(2.75)
+    assert tab.loc[3, "att"] == pytest.approx(4.0 - 1.25)
+    assert tab.loc[2, "n_control"] == 2 and tab.loc[2, "n_treated"] == 2
+    # pre cells are deviations from the same base: t=0 (-1+0)/2 - (-0.5+0)/2 = -0.25, t=1 +0.25
+    assert tab.loc[0, "att"] == pytest.approx(-0.25) and tab.loc[1, "att"] == pytest.approx(0.25)
+    # ... which add up to 0, so the Wald test has rank 1, not 2
+    assert res.pretrend_df == 1
+    assert res.aggregate("simple").effect == pytest.approx(2.75)
+    assert list(tab["base_time"].unique()) == [1]
+    # weights 3 : 1 -> normalised 1.5, 0.5: treated mean at t=2 (1.5*4 + 0.5*3)/2 = 3.75
+    wtd = roi.staggered_did(df, active="active", treated_weights="w", **kw)
+    assert wtd.att_gt.set_index("time").loc[2, "att"] == pytest.approx(3.75 - 0.75)
+    assert wtd.treated_weights == "w"
+    # equal weights are the unweighted estimator
+    same = roi.staggered_did(df.assign(w=5.0), active="active", treated_weights="w", **kw)
+    np.testing.assert_allclose(same.att_gt["att"], res.att_gt["att"])
+    with pytest.raises(ParameterError, match="The 'base_period' parameter of staggered_did"):
+        roi.staggered_did(df, **{**kw, "base_period": "mean"})
+    with pytest.raises(DataValidationError, match="'w' must be a positive number for every"):
+        roi.staggered_did(df.assign(w=0.0), treated_weights="w", **kw)
+
+
+def _explicit_if_general(df, *, window, active, weights):
+    """Per-account influence functions of the average-base, active-control, weighted ATT(g,t)."""
+    wide = df.pivot(index="account_id", columns="period", values="revenue")
+    first = df.drop_duplicates("account_id").set_index("account_id").reindex(wide.index)
+    g = first["first_treated"].fillna(0).to_numpy()
+    Y = wide.to_numpy().copy()
+    n, T = Y.shape
+    if weights:
+        w = first["w"].to_numpy()
+        for grp in set(g[g > 0]):
+            m = g == grp
+            Y[m] = Y[m] * (w[m] / w[m].mean())[:, None]
+    act = df.pivot(index="account_id", columns="period", values="active").to_numpy()
+    last = np.array([np.flatnonzero(r).max() if r.any() else -1 for r in act])
+    cols, atts = [], []
+    for grp in sorted(set(g[g > 0])):
+        b = int(grp) - 1
+        base = Y[:, max(0, b - window + 1):b + 1].mean(axis=1)
+        for t in range(T):
+            G = g == grp
+            Cm = (g == 0) | ((g > max(t, b)) & (g != grp))
+            if active:
+                Cm &= last >= b
+            dy = Y[:, t] - base
+            inf = np.zeros(n)
+            inf[G] = n / G.sum() * (dy[G] - dy[G].mean())
+            inf[Cm] = -n / Cm.sum() * (dy[Cm] - dy[Cm].mean())
+            cols.append(inf)
+            atts.append(dy[G].mean() - dy[Cm].mean())
+    return np.column_stack(cols), np.array(atts)
+
+
+@pytest.mark.parametrize("active,weights", [(False, False), (True, False), (True, True)])
+def test_staggered_new_options_influence_function_two_routes(active, weights):
+    df, _ = _staggered(21, n=160, T=7, cohorts=(3, 5))
+    rng = np.random.default_rng(21)
+    ids = df["account_id"].unique()
+    last = pd.Series(rng.integers(1, 7, len(ids)), index=ids)  # some accounts lost early
+    df = df.assign(active=df["period"] <= df["account_id"].map(last),
+                   w=df["account_id"].map(pd.Series(rng.uniform(0.5, 3, len(ids)), index=ids)))
+    res = roi.staggered_did(df, outcome="revenue", unit="account_id", time="period",
+                            first_treated="first_treated", n_boot=0, base_period="average",
+                            base_window=2, active="active" if active else None,
+                            treated_weights="w" if weights else None)
+    IF, att = _explicit_if_general(df, window=2, active=active, weights=weights)
+    n = IF.shape[0]
+    np.testing.assert_allclose(res.att_gt["att"], att, atol=1e-12)
+    np.testing.assert_allclose(res.att_gt["std_err"], np.sqrt((IF**2).sum(0)) / n, rtol=1e-9)
+
+
+def test_pretrend_test_equals_explicit_wald_and_detects_a_trend():
+    # one group: the dynamic rows are the cells and the weight term vanishes, so the test is
+    # theta' V^-1 theta / q with V from the explicit influence functions, against F(q, m - 1)
+    df, g = _staggered(22, n=300, T=8, cohorts=(5,), pre_trend=0.0)
+    kw = dict(outcome="revenue", unit="account_id", time="period", first_treated="first_treated",
+              n_boot=0)
+    res = roi.staggered_did(df, **kw)
+    test = res.pretrend_test(3)
+    IF, att, meta, _ = _explicit_if(df, None, "not_yet_treated")
+    pick = [j for j, (grp, t) in enumerate(meta) if -3 <= t - grp < 0]
+    V = IF[:, pick].T @ IF[:, pick] / IF.shape[0] ** 2
+    stat = att[pick] @ np.linalg.solve(V, att[pick]) / 3
+    m = int(g.notna().sum())
+    assert test.statistic == pytest.approx(stat, rel=1e-8)
+    assert test.df == (3, m - 1)
+    assert test.p_value == pytest.approx(stats.f.sf(stat, 3, m - 1), rel=1e-8)
+    assert test.event_times == (-3, -2, -1)
+    assert test.message.startswith("no evidence of diverging trends") == (test.p_value >= 0.05)
+    bad, _ = _staggered(22, n=300, T=8, cohorts=(5,), pre_trend=0.5)
+    warn = roi.staggered_did(bad, **kw).pretrend_test(3)
+    assert warn.p_value < 0.01
+    assert warn.message.startswith("warning: KAM and comparison accounts were already diverging")
+    assert "F(3, " in warn.message and "<p>" in warn._repr_html_()
+    with pytest.raises(ParameterError, match="The 'n_periods' parameter of"):
+        res.pretrend_test(0)
+
+
+# --------------------------------------------------------------------------------------------
+# the rollout study: roles, balanced index panel, value, non-financial outcomes
+# --------------------------------------------------------------------------------------------
+def _study_dataset():
+    """20 months (2023-01 .. 2024-08), first rollout 2024-03, one account of every kind."""
+    months = pd.date_range("2023-01-01", periods=20, freq="MS")
+    spans = {  # account: (segment, kam_start, first month, last month, monthly revenue)
+        "K1": ("Enterprise", "2024-03-15", 0, 19, 100.0),
+        "K2": ("Mid-market", "2024-05-01", 0, 19, 50.0),
+        "C1": ("Enterprise", None, 1, 17, 80.0),       # lost after 2024-06: zeros after
+        "C2": ("SMB", None, 0, 19, 10.0),             # other segment
+        "C3": ("Mid-market", None, 5, 19, 30.0),      # new customer in 2023-06
+        "C4": ("Enterprise", None, 0, 9, 60.0),       # lost in 2023-10, before rollout
+        "K3": ("Enterprise", "2023-01-01", 0, 19, 70.0),  # KAM from the first month
+        "K4": ("Enterprise", "2022-06-01", 0, 19, 70.0),  # KAM before the window
+    }
+    tx = []
+    for acc, (_, _, lo, hi, rev) in spans.items():
+        for t in range(lo, hi + 1):
+            tx.append((acc, months[t] + pd.Timedelta(days=3), rev * (1 + 0.1 * (t % 2)),
+                       rev * 0.3))
+    transactions = pd.DataFrame(tx, columns=["account_id", "date", "revenue", "gross_margin"])
+    accounts = pd.DataFrame({"account_id": list(spans),
+                             "segment": [v[0] for v in spans.values()],
+                             "kam_start": pd.to_datetime([v[1] for v in spans.values()])})
+    return {"transactions": transactions, "accounts": accounts}, months
+
+
+def test_rollout_accounts_roles_and_reasons():
+    from kamtools.panel import build_panel
+
+    tables, months = _study_dataset()
+    panel = build_panel(tables)
+    ra = roi.rollout_accounts(panel, tables["accounts"]).set_index("account_id")
+    assert ra.loc["K1", "role"] == "key account" and ra.loc["K2", "role"] == "key account"
+    assert ra.loc["K1", "rollout"] == pd.Timestamp("2024-03-01")  # the month containing it
+    assert ra.loc["C1", "role"] == "comparison"
+    reasons = ra["reason"]
+    assert reasons["C2"].startswith("segment not among the key accounts' (Enterprise, Mid-market")
+    assert reasons["C3"].startswith("new customer: first purchase after 2023-05")
+    assert reasons["C4"] == "lost before the first rollout (no purchase from 2024-02 on)"
+    assert reasons["K3"].startswith("in KAM from the first period")
+    assert reasons["K4"].startswith("in KAM before the data window")
+    assert set(ra["role"]) <= set(roi.ROLLOUT_ROLES)
+    # baseline: the 12 months before 2024-03 = 2023-03 .. 2024-02; K1 alternates 100 / 110
+    # starting at t=2 (even, 100): six of each -> 105
+    assert ra.loc["K1", "baseline"] == pytest.approx(105.0)
+    # every non-key account is a candidate with comparison="all"
+    all_ = roi.rollout_accounts(panel, tables["accounts"], comparison="all").set_index("account_id")
+    assert all_.loc["C2", "role"] == "comparison"
+    # official wave dates: K2 (kam_start 2024-05-01) joins the 2024-03 wave
+    snap = roi.rollout_accounts(panel, tables["accounts"],
+                                rollout_dates=["2024-03-01", "2024-06-01"])
+    assert (snap.set_index("account_id").loc[["K1", "K2"], "rollout"]
+            == pd.Timestamp("2024-03-01")).all()
+    with pytest.raises(ParameterError, match="The 'comparison' parameter of rollout_accounts"):
+        roi.rollout_accounts(panel, tables["accounts"], comparison="segment")
+    no_kam = tables["accounts"].assign(kam_start=pd.NaT)
+    with pytest.raises(DataValidationError, match="no key account enters the programme"):
+        roi.rollout_accounts(panel, no_kam)
+
+
+def test_rollout_panel_is_balanced_with_zeros_after_churn():
+    from kamtools.panel import build_panel
+
+    tables, months = _study_dataset()
+    panel = build_panel(tables)
+    q = roi.rollout_panel(panel, tables["accounts"])
+    assert sorted(q["account_id"].unique()) == ["C1", "K1", "K2"]
+    assert (q.groupby("account_id").size() == 20).all()
+    c1 = q[q.account_id == "C1"].set_index("period")
+    # C1 first bought in 2023-02 and last in 2024-06: zeros before and after, inactive
+    assert c1.loc["2024-07-01", "revenue"] == 0 and not c1.loc["2024-07-01", "active"]
+    assert c1.loc["2024-07-01", "gross_margin"] == 0
+    assert c1.loc["2023-01-01", "revenue"] == 0
+    k1 = q[q.account_id == "K1"].set_index("period")
+    np.testing.assert_allclose(k1["index"], k1["revenue"] / 105.0)
+    assert (k1["post"] == (k1.index >= "2024-03-01")).all()
+    assert k1["in_baseline"].sum() == 12 and k1.loc["2024-02-01", "in_baseline"]
+    assert set(q["wave"]) == {"2024-03", "2024-05", "comparison"}
+    assert q.loc[q.account_id == "C1", "kam_start"].isna().all()
+    # the same study on the gross-margin index
+    g = roi.rollout_panel(panel, tables["accounts"], outcome="gross_margin")
+    k1g = g[g.account_id == "K1"].set_index("period")
+    np.testing.assert_allclose(k1g["index"], k1g["gross_margin"] / k1g["baseline"])
+    # key accounts after rollout: K1 2024-03..08 revenue 100, 110, 100, 110, 100, 110 = 630,
+    # margin 6 x 30 = 180; K2 2024-05..08 revenue 50, 55, 50, 55 = 210, margin 4 x 15 = 60
+    assert roi.kam_margin_rate(q) == pytest.approx((180 + 60) / (630 + 210))
+
+
+def test_value_impact_frame_two_routes():
+    # route 1: value_impact_frame; route 2: sum over post cells of ATT(g, t) * B_g, B_g the sum
+    # of the group's baselines, from the att_gt table
+    df, g = _staggered(23, n=400, T=8, cohorts=(3, 5))
+    rng = np.random.default_rng(23)
+    ids = df["account_id"].unique()
+    base = pd.Series(rng.lognormal(3, 1, len(ids)), index=ids)
+    df = df.assign(kam_start=df["first_treated"], baseline=df["account_id"].map(base),
+                   money=df["revenue"] * df["account_id"].map(base))
+    res = roi.staggered_did(df, outcome="revenue", unit="account_id", time="period",
+                            first_treated="kam_start", n_boot=200, random_state=3)
+    frame = roi.value_impact_frame(res, df, margin_rate=0.4, actual="money")
+    b_g = df.drop_duplicates("account_id").groupby("kam_start")["baseline"].sum()
+    tab = res.att_gt[res.att_gt.post]
+    by_hand = float((tab["att"] * tab["group"].map(b_g)).sum()) * 0.4
+    assert frame["cumulative"].iloc[-1] == pytest.approx(by_hand, rel=1e-10)
+    assert frame["cumulative_lower"].iloc[-1] < by_hand < frame["cumulative_upper"].iloc[-1]
+    actual = df[df.kam_start.notna()].groupby("period")["money"].sum()
+    np.testing.assert_allclose(frame["actual"], actual.to_numpy())
+    np.testing.assert_allclose(frame["counterfactual"], frame["actual"] - frame["effect"])
+    # without a gross_margin column the actual is revenue x margin rate
+    est = roi.value_impact_frame(res, df, margin_rate=0.4)
+    revenue = df[df.kam_start.notna()].groupby("period")["revenue"].sum()
+    np.testing.assert_allclose(est["actual"], 0.4 * revenue.to_numpy())
+    np.testing.assert_allclose(est["cumulative"], frame["cumulative"])
+    # with the baselines as treated weights, B_g ATT^w(g, t) = sum_i b_i dY_i - B_g dY_C:
+    # group 3 at t=4 (base 2) is the b-weighted mean change of group 3 minus the mean change of
+    # the never-treated and of group 5 (not yet treated at 4), whose accounts also enter with
+    # weight b_i / mean(b over group 5)
+    wtd = roi.staggered_did(df, outcome="revenue", unit="account_id", time="period",
+                            first_treated="kam_start", n_boot=0, treated_weights="baseline")
+    wide = df.pivot(index="account_id", columns="period", values="revenue")
+    first = df.drop_duplicates("account_id").set_index("account_id").reindex(wide.index)
+    grp3 = (first["kam_start"] == 3).to_numpy()
+    grp5 = (first["kam_start"] == 5).to_numpy()
+    never = first["kam_start"].isna().to_numpy()
+    dy = (wide[4] - wide[2]).to_numpy()
+    b = first["baseline"].to_numpy()
+    ctrl_dy = np.concatenate([dy[never], dy[grp5] * b[grp5] / b[grp5].mean()])
+    hand = (b[grp3] @ dy[grp3]) / b[grp3].sum() - ctrl_dy.mean()
+    cell = wtd.att_gt.set_index(["group", "time"]).loc[(3, 4), "att"]
+    assert cell == pytest.approx(hand, rel=1e-10)
+    one_treated = df.loc[df.kam_start.notna(), "account_id"].iloc[0]
+    other = df.assign(kam_start=df["kam_start"].where(df["account_id"] != one_treated))
+    with pytest.raises(DataValidationError, match="do not match the groups of the result"):
+        roi.value_impact_frame(res, other, actual="money")
+    with pytest.raises(ParameterError, match="The 'margin_rate' parameter of value_impact_frame"):
+        roi.value_impact_frame(res, df, margin_rate=30)
+
+
+def _study_rollout(n_kam=40, n_comp=60, seed=0):
+    """A rollout panel as rollout_panel returns it: first wave in period 6 of 12."""
+    rng = np.random.default_rng(seed)
+    months = pd.date_range("2024-01-01", periods=12, freq="MS")
+    ids = [f"K{i:02d}" for i in range(n_kam)] + [f"C{i:02d}" for i in range(n_comp)]
+    rows = []
+    for a in ids:
+        for t, m in enumerate(months):
+            rows.append((a, m, 100 + rng.normal(0, 5), m if False else None))
+    q = pd.DataFrame(rows, columns=["account_id", "period", "revenue", "_"]).drop(columns="_")
+    is_k = q["account_id"].str.startswith("K")
+    q["kam_start"] = pd.Series(pd.NaT, index=q.index).mask(is_k, months[6])
+    q["active"] = True
+    q["in_baseline"] = q["period"] < months[6]
+    q["post"] = is_k & (q["period"] >= months[6])
+    q["gross_margin"] = q["revenue"] * 0.3
+    q["baseline"] = q.groupby("account_id")["revenue"].transform(lambda s: s.iloc[:6].mean())
+    q["index"] = q["revenue"] / q["baseline"]
+    q["wave"] = np.where(is_k, "2024-07", "comparison")
+    return q, months
+
+
+def test_churn_did_hand_worked():
+    q, months = _study_rollout(n_kam=4, n_comp=4)
+    # comparison C00 stops buying after month 7 (lost in month 8), key account K00 after
+    # month 10 (its last gap is 1 period: with lost_after=3 not counted as churn yet)
+    q.loc[(q.account_id == "C00") & (q.period > months[7]), "active"] = False
+    q.loc[(q.account_id == "K00") & (q.period > months[10]), "active"] = False
+    res = roi.churn_did(q, lost_after=3)
+    m = res.means.set_index(["group", "period"])["mean"]
+    # comparison after: 4 accounts x 6 months at risk, C00 only through month 8 (3 months):
+    # 21 account-months, 1 loss -> 1/21; key accounts after: 24 at risk, 0 losses
+    assert m["control", "post"] == pytest.approx(1 / 21)
+    assert m["treated", "post"] == 0.0 and m["treated", "pre"] == 0.0
+    assert res.effect == pytest.approx(-1 / 21)
+    assert res.n_obs == 24 + 24 + 24 + 21
+
+
+def test_survey_did_nps_equals_kpi_nps_differences():
+    kpi = pytest.importorskip("kamtools.kpi")
+    q, months = _study_rollout()
+    rng = np.random.default_rng(5)
+    accounts = q["account_id"].unique()
+    n = 3000
+    acc = rng.choice(accounts, n)
+    date = months[rng.integers(0, 12, n)] + pd.to_timedelta(rng.integers(0, 28, n), unit="D")
+    kam = pd.Series(acc).str.startswith("K").to_numpy()
+    after = date >= months[6]
+    score = np.clip(np.rint(7 + 1.5 * (kam & after) + rng.normal(0, 2, n)), 0, 10)
+    surveys = pd.DataFrame({"account_id": acc, "date": date, "nps": score,
+                            "csat": np.clip(np.rint(score / 2), 1, 5), "referenceable": score > 8})
+    res = roi.survey_did(q, surveys, measure="nps")
+    cell = {(k, a): kpi.nps(score[(kam == k) & (after == a)]) for k in (0, 1) for a in (0, 1)}
+    by_kpi = (cell[1, 1] - cell[1, 0]) - (cell[0, 1] - cell[0, 0])
+    assert res.effect == pytest.approx(by_kpi, abs=1e-9)
+    assert res.n_clusters == len(accounts)
+    csat = roi.survey_did(q, surveys, measure="csat")
+    top2 = {(k, a): np.mean(np.clip(np.rint(score / 2), 1, 5)[(kam == k) & (after == a)] >= 4)
+            for k in (0, 1) for a in (0, 1)}
+    assert csat.effect == pytest.approx((top2[1, 1] - top2[1, 0]) - (top2[0, 1] - top2[0, 0]))
+    table = roi.outcome_effects(q, surveys)
+    assert list(table["outcome"]) == ["revenue index", "gross margin index", "NPS",
+                                      "CSAT top-2-box", "referenceable", "monthly churn"]
+    assert table.set_index("outcome").loc["NPS", "estimate"] == pytest.approx(by_kpi)
+    missing = roi.outcome_effects(q, None).set_index("outcome")
+    assert missing.loc["NPS", "note"] == ("not available: provide surveys with account_id, date "
+                                          "and nps.")
+    assert np.isnan(missing.loc["NPS", "estimate"])
+    assert missing.loc["revenue index", "note"] == ""
+
+
+def test_rollout_clv_roi_hand_worked_and_capped():
+    # churn cells (treated, post): before 0 and 0; after: comparison {0.004, 0.008} -> 0.006,
+    # key accounts {0, 0.008} -> 0.004; DiD -0.002; counterfactual churn 0 + 0.006 - 0 ->
+    # r0 = 0.994, r1 = 0.996
+    q, months = _study_rollout(n_kam=10, n_comp=10)
+    cells = pd.DataFrame({"t": [0, 0, 1, 1, 0, 0, 1, 1], "p": [0, 0, 0, 0, 1, 1, 1, 1],
+                          "y": [0, 0, 0, 0, 0.004, 0.008, 0.0, 0.008]})
+    churn = roi.did(pd.concat([cells] * 3, ignore_index=True), outcome="y", treated="t", post="p")
+    assert churn.effect == pytest.approx(-0.002)
+    res = roi.rollout_clv_roi(q, churn, cost=1000.0, annual_discount_rate=0.10)
+    d = 1.1 ** (1 / 12) - 1
+    m = q[q.kam_start.notna() & q.in_baseline].groupby("account_id")["gross_margin"].mean().mean()
+    clv = lambda r: m * r / (1 + d - r)  # noqa: E731
+    assert res.retention_before == pytest.approx(0.994)
+    assert res.delta_customer_equity == pytest.approx(10 * (clv(0.996) - clv(0.994)))
+    assert res.roi == pytest.approx((10 * (clv(0.996) - clv(0.994)) - 1000) / 1000)
+    # the interval of the retention change reaches past 1: capped at no churn
+    assert 0.994 + 0.002 + (churn.ci_upper - churn.effect) > 1
+    assert res.retention_after_upper == pytest.approx(1.0)
+    assert "capped at 1" in res.convention
+    assert res.delta_customer_equity_upper == pytest.approx(10 * (clv(1 - 1e-9) - clv(0.994)))
+    assert res.delta_customer_equity_lower < res.delta_customer_equity
+    with pytest.raises(ParameterError, match="The 'churn' parameter of rollout_clv_roi"):
+        roi.rollout_clv_roi(q, 0.002, cost=1000.0)
+
+
+def test_programme_roi_payback_ignores_an_early_crossing_and_cost_schedule():
+    frame = pd.DataFrame({"period": [1, 2, 3, 4, 5], "effect": [12.0, -8.0, 10.0, 10.0, 10.0]})
+    frame["effect_lower"] = frame["effect"] - 1
+    frame["effect_upper"] = frame["effect"] + 1
+    for col, src in (("cumulative", "effect"), ("cumulative_lower", "effect_lower"),
+                     ("cumulative_upper", "effect_upper")):
+        frame[col] = frame[src].cumsum()
+    # cumulative margin 12, 4, 14, 24, 34 against cost 10, 15, 20, 25, 30: crosses in period
+    # 1, falls below in 2-4, above again from period 5 on -> payback in period 5
+    r = roi.programme_roi(frame, costs=pd.Series(5.0, index=[1, 2, 3, 4, 5]).add(
+        pd.Series([5.0], index=[1]), fill_value=0))
+    np.testing.assert_allclose(r.curve["cumulative_cost"], [10, 15, 20, 25, 30])
+    assert r.payback_period == 5 and r.payback_months == 5
+    q, months = _study_rollout(n_kam=2, n_comp=2)
+    s = roi.programme_cost_schedule(q, monthly=100.0, one_off=50.0)
+    assert list(s.index) == list(months[6:]) and s.iloc[0] == 150.0 and s.iloc[1:].eq(100).all()
+    with pytest.raises(ParameterError, match="The 'monthly' parameter of programme_cost_schedule"):
+        roi.programme_cost_schedule(q, monthly=-1.0)
+
+
+def test_compare_estimates_and_rollout_plots():
+    q, months = _study_rollout()
+    a = roi.first_wave_did(q)
+    naive = roi.naive_before_after(q[q.kam_start.notna()], outcome="index", unit="account_id",
+                                   time="period", first_treated="kam_start")
+    tab = roi.compare_estimates({"2x2": a, "naive": naive}, value_per_unit=1000.0)
+    assert list(tab["method"]) == ["2x2", "naive"]
+    assert tab.loc[0, "value"] == pytest.approx(a.effect * 1000)
+    assert tab.loc[1, "value_lower"] == pytest.approx(naive.ci_lower * 1000)
+    with pytest.raises(ParameterError, match="The 'estimates' parameter of compare_estimates"):
+        roi.compare_estimates({"x": 1.0})
+    ax = roi.plot_rollout_paths(q)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "comparison accounts", "key accounts, rollout 2024-07"]
+    assert len(ax.get_lines()) == 3  # two paths and the rollout line
+
+
+# --------------------------------------------------------------------------------------------
+# the notebook's orchestration (notebooks/03_roi_rollout.ipynb) recovers the world's truth
+# --------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def world0():
+    sample = pytest.importorskip("kamtools.sample")
+    panel_mod = pytest.importorskip("kamtools.panel")
+    world = sample.generate_world(seed=0)
+    return world, panel_mod.build_panel(world)
+
+
+def test_notebook_orchestration_recovers_truth_on_the_sample_world(world0):
+    world, panel = world0
+    truth = world.truth
+    # the comparison group the kit builds from the data is the client's eligible pool
+    roles = roi.rollout_accounts(panel, world.accounts, outcome="gross_margin")
+    comparison = set(roles.loc[roles.role == "comparison", "account_id"])
+    assert comparison == set(truth.eligible) - set(truth.kam_accounts)
+    assert set(roles.loc[roles.role == "key account", "account_id"]) == set(truth.kam_accounts)
+    # headline chain, as in the notebook (outcome = "gross_margin")
+    rollout = roi.rollout_panel(panel, world.accounts, outcome="gross_margin")
+    value_fit = roi.rollout_did(rollout, weights="baseline", n_boot=999, random_state=0)
+    impact = roi.value_impact_frame(value_fit, rollout, margin_rate=1.0)
+    programme = roi.programme_roi(impact, costs=world.programme_costs)
+    assert (programme.incremental_margin_lower < truth.incremental_margin
+            < programme.incremental_margin_upper)
+    assert programme.cost == pytest.approx(truth.programme_cost_total)
+    true_roi = (truth.incremental_margin - truth.programme_cost_total) / truth.programme_cost_total
+    assert programme.roi_lower < true_roi < programme.roi_upper
+    assert programme.headline.startswith(
+        f"KAM added {roi._money(programme.incremental_margin, '€')} gross margin (95 % CI ")
+    # the relative lift on the revenue index (the world's lift is defined on revenue)
+    rev = roi.rollout_panel(panel, world.accounts, outcome="revenue")
+    lift_fit = roi.rollout_did(rev, n_boot=999, random_state=0)
+    lift = lift_fit.aggregate("simple")
+    assert lift.ci_lower < truth.relative_lift < lift.ci_upper
+    assert lift.ci_lower < truth.att_index < lift.ci_upper
+    assert lift_fit.pretrend_test(6).p_value > 0.05
+    # the naive before/after is visibly biased: market growth and season on top of the lift
+    naive = roi.naive_before_after(rev[rev.kam_start.notna()], outcome="index",
+                                   unit="account_id", time="period", first_treated="kam_start")
+    assert naive.effect - truth.att_index > 0.05
+    assert naive.ci_lower > truth.relative_lift
+    assert naive.effect > lift.effect
