@@ -41,7 +41,8 @@ def split_lines(ledger: pd.DataFrame, factor: float, rng: np.random.Generator) -
     Returns
     -------
     DataFrame
-        The split ledger; grouped by account and period it sums to the input exactly (in cents).
+        The split ledger with a ``line_no`` per part; grouped by account and period it sums to the
+        input exactly (in cents).
     """
     if factor < 1:
         raise ParameterError(f"The 'factor' parameter of split_lines must be >= 1. Got {factor!r} instead.")
@@ -60,14 +61,11 @@ def split_lines(ledger: pd.DataFrame, factor: float, rng: np.random.Generator) -
         last = starts + parts - 1
         piece[last] += cents - np.add.reduceat(piece, starts)
         out[col] = piece / 100.0
-    frame = pd.DataFrame({
-        "account_id": ledger["account_id"].to_numpy()[src],
-        "date": ledger["date"].to_numpy()[src],
-        "revenue": out["revenue"],
-        "gross_margin": out["gross_margin"],
-        "product": ledger["product"].to_numpy()[src],
-        "order_id": ledger["order_id"].to_numpy()[src],
-    })
+    frame = ledger[["account_id", "date", "product", "order_id"]].iloc[src].reset_index(drop=True)
+    frame.insert(2, "revenue", out["revenue"])
+    frame.insert(3, "gross_margin", out["gross_margin"])
+    # the invoice line number, as real ledgers carry it: split lines are distinct lines, not duplicates
+    frame["line_no"] = np.arange(len(src), dtype=np.int64) - np.repeat(starts, parts) + 1
     return frame
 
 
