@@ -25,7 +25,10 @@ Around the model:
   :func:`programme_annual_cost`, :func:`programme_cost_value`,
   :func:`programme_net_value`, and :func:`retention_programme_summary` -> a
   :class:`RetentionProgramme` (calibration, value of an uplift, break-even per segment
-  with uncertainty, headline) -- the orchestration behind notebook 04;
+  with uncertainty, headline) -- the orchestration behind notebook 04; for a ledger-only
+  client (``population="auto"``, ``on_missing="not_available"``) it values the whole book and
+  its segments instead of the key accounts and says what is missing ("not available:
+  provide programme_costs with period, cost ..."), never a break-even of 0;
   :func:`plot_breakeven`, :func:`plot_sobol`, :func:`retention_explorer` (sliders).
 
 Conventions
@@ -106,6 +109,7 @@ __all__ = [
     "programme_net_value",
     "RetentionProgramme",
     "ALL_KEY_ACCOUNTS",
+    "WHOLE_BOOK",
     "retention_programme_summary",
     "plot_breakeven",
     "plot_sobol",
@@ -2097,7 +2101,15 @@ def programme_net_value(
 # The programme, end to end: calibration -> inputs -> value of retention -> break-even
 # ---------------------------------------------------------------------------------
 ALL_KEY_ACCOUNTS = "all key accounts"
+WHOLE_BOOK = "whole book"
 _INPUTS = ("retention_rate", "margin_value", "cost_to_serve_value", "margin_growth_rate")
+_POPULATIONS = ("key_accounts", "whole_book", "auto")
+_ON_MISSING = ("raise", "not_available")
+_BASES = ("gross_margin", "revenue", "auto")
+_PERIOD_WORDS = {"M": "months", "Q": "quarters", "Y": "years", "W": "weeks"}
+# What the break-even needs when it cannot be computed: (what is missing, what to provide).
+_NEED_COSTS = ("KAM programme costs", "programme_costs with period, cost (or the programme's annual cost)")
+_NEED_MARGIN = ("gross margin", "transactions with gross_margin (or cost)")
 _MODEL_NAMES = {"retention_rate": "retention", "margin_value": "margin",
                 "cost_to_serve_value": "cost_to_serve", "margin_growth_rate": "growth"}
 
@@ -2133,7 +2145,15 @@ class RetentionProgramme:
     """What retention is worth for the key accounts, and what the programme must achieve.
 
     Built by :func:`retention_programme_summary`.  One *programme group* per row:
-    ``"all key accounts"`` and each segment that has key accounts.
+    ``"all key accounts"`` and each segment that has key accounts; or, for a book
+    without key accounts (``population="whole_book"``, or ``"auto"`` on a ledger-only
+    client), ``"whole book"`` and each segment.  The first row is the *overall group*,
+    the default ``group`` of every method.
+
+    A result can lack parts the data do not allow (with ``on_missing="not_available"``):
+    without programme costs (or without gross margin) the break-even is NaN and
+    :attr:`breakeven_note` says what to provide; without a base retention or margin
+    :attr:`available` is False, ``groups`` is empty and :meth:`headline` says why.
 
     Attributes
     ----------
@@ -2158,7 +2178,11 @@ class RetentionProgramme:
         retention up to 100 % reaches.
     settings : mapping
         ``discount_rate, horizon, timing, points, growth_cap, alpha, n_draws, seed,
-        annual_cost, cost_value, freq, churn_gap``.
+        annual_cost, cost_value, freq, churn_gap`` and what the data allowed:
+        ``population`` (``"key accounts"`` or ``"whole book"``), ``basis``
+        (``"gross margin"`` or ``"revenue"``), ``breakeven_missing`` (what the break-even
+        lacks: pairs of what is missing and what to provide), ``missing`` (why nothing
+        could be valued; ``""`` when :attr:`available`), ``notes``.
     """
 
     calibration: pd.DataFrame
@@ -2167,16 +2191,69 @@ class RetentionProgramme:
     draws: Mapping[str, np.ndarray]
     settings: Mapping[str, Any]
 
+    # ---- what the data allowed ---------------------------------------------------------
+    @property
+    def available(self) -> bool:
+        """False when the data allow no valuation at all (see :attr:`missing`)."""
+        return not self.settings.get("missing", "")
+
+    @property
+    def missing(self) -> str:
+        """Why nothing could be valued, and what to provide (``""`` when available)."""
+        return self.settings.get("missing", "")
+
+    @property
+    def population(self) -> str:
+        """Whose retention is valued: ``"key accounts"`` or ``"whole book"``."""
+        return self.settings.get("population", "key accounts")
+
+    @property
+    def account_label(self) -> str:
+        """``"key account"`` or ``"account"``: the unit of "CLV per ..." labels."""
+        return "key account" if self.population == "key accounts" else "account"
+
+    @property
+    def overall_group(self) -> str:
+        """The first programme group: ``"all key accounts"`` or ``"whole book"``."""
+        return ALL_KEY_ACCOUNTS if self.population == "key accounts" else WHOLE_BOOK
+
+    @property
+    def breakeven_available(self) -> bool:
+        """True when the break-even uplift could be computed (costs and margin known)."""
+        return self.available and not self.settings.get("breakeven_missing", ())
+
+    @property
+    def breakeven_note(self) -> str:
+        """``"not available: provide ..."`` when the break-even cannot be computed, else ``""``."""
+        if not self.available:
+            return f"not available: {self.missing}"
+        need = self.settings.get("breakeven_missing", ())
+        if not need:
+            return ""
+        return "not available: provide " + " and ".join(provide for _, provide in need)
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """Sentences for the report on what the data did not allow, and what was done instead."""
+        return tuple(self.settings.get("notes", ()))
+
     # ---- inputs ------------------------------------------------------------------
-    def _check_group(self, func: str, group: str) -> None:
+    def _check_group(self, func: str, group: str | None) -> str:
+        if group is None:
+            group = self.overall_group
         if group not in set(self.groups["group"]):
+            if not self.available:
+                raise DataValidationError(f"RetentionProgramme.{func}: nothing was valued ({self.missing}).")
             raise ParameterError(
                 f"The 'group' parameter of RetentionProgramme.{func} must be one of "
                 f"{list(self.groups['group'])}. Got {group!r} instead."
             )
+        return group
 
-    def base(self, group: str = ALL_KEY_ACCOUNTS) -> dict:
+    def base(self, group: str | None = None) -> dict:
         """Inputs of :func:`contribution_clv` for one programme group (the base case).
+
+        ``group`` defaults to the overall group (:attr:`overall_group`).
 
         Returns
         -------
@@ -2184,7 +2261,7 @@ class RetentionProgramme:
             ``margin, cost_to_serve, retention, discount_rate, growth, horizon, timing``
             (``horizon`` None for an infinite horizon).
         """
-        self._check_group("base", group)
+        group = self._check_group("base", group)
         est = self.inputs[self.inputs["group"] == group].set_index("parameter")["estimate"]
         return {
             "margin": float(est["margin_value"]),
@@ -2196,14 +2273,14 @@ class RetentionProgramme:
             "timing": self.settings["timing"],
         }
 
-    def ranges(self, group: str = ALL_KEY_ACCOUNTS, *, discount_rate=None, growth=None,
+    def ranges(self, group: str | None = None, *, discount_rate=None, growth=None,
                **overrides) -> dict:
         """Ranges for :func:`tornado` and :func:`sobol_indices`: the calibration's intervals.
 
         Parameters
         ----------
-        group : str
-            Programme group.
+        group : str, optional
+            Programme group; default the overall group.
         discount_rate, growth : (low, high), optional
             Ranges of the inputs that are assumptions rather than estimates (the
             discount rate always; growth when capped or overridden).
@@ -2217,7 +2294,7 @@ class RetentionProgramme:
             ``growth``, ``discount_rate``; inputs with an interval of zero width
             (overridden or capped, with no range given) are left out.
         """
-        self._check_group("ranges", group)
+        group = self._check_group("ranges", group)
         rows = self.inputs[self.inputs["group"] == group].set_index("parameter")
         out: dict[str, tuple[float, float]] = {}
         for parameter in _INPUTS:
@@ -2279,7 +2356,7 @@ class RetentionProgramme:
         lo, hi = _quantiles(draws, alpha)
         valid = ~np.isnan(draws)
         n_valid = valid.sum(axis=1)
-        p_inf = np.isinf(draws).sum(axis=1) / np.maximum(n_valid, 1)
+        p_inf = np.where(n_valid > 0, np.isinf(draws).sum(axis=1) / np.maximum(n_valid, 1), np.nan)
         base_r = self.inputs[self.inputs["parameter"] == "retention_rate"].set_index("group")["estimate"]
         base_r = base_r.reindex(g["group"]).to_numpy()
         return pd.DataFrame({
@@ -2308,38 +2385,62 @@ class RetentionProgramme:
             }))
         return pd.concat(frames, ignore_index=True)
 
-    def headline(self, currency: str = "EUR", *, group: str = ALL_KEY_ACCOUNTS, alpha: float | None = None) -> str:
+    def headline(self, currency: str = "EUR", *, group: str | None = None, alpha: float | None = None) -> str:
         """One sentence for the report's index, computed from the results.
 
         e.g. "+5 points of key-account retention is worth €7M over 10 years (+28% CLV);
-        the programme breaks even at +2.5 points (95% interval +1.9 to +3.6)".
+        the programme breaks even at +2.5 points (95% interval +1.9 to +3.6)"; for a book
+        without key accounts "+5 points of retention is worth $1.2M over 10 years for the
+        whole book (+31% CLV); no KAM programme costs in the data: the break-even uplift
+        needs programme_costs ..."; and "Retention value not available: ..." when nothing
+        could be valued.
         """
         from kamtools.plots import format_currency
 
-        self._check_group("headline", group)
+        if not self.available:
+            return f"Retention value not available: {self.missing}"
+        group = self._check_group("headline", group)
         alpha = _check_alpha("headline", self.settings["alpha"] if alpha is None else alpha)
         v = self.value_table(alpha).set_index("group").loc[group]
         b = self.breakeven_table(alpha).set_index("group").loc[group]
-        who = "key-account" if group == ALL_KEY_ACCOUNTS else f"{group} key-account"
+        key_mode = self.population == "key accounts"
         h = self.settings["horizon"]
         over = "" if h is None else f" over {h:g} years"
+        of = " of revenue" if self.settings.get("basis", "gross margin") == "revenue" else ""
         pts = 100 * v["points"]
         capped = v["points"] < self.settings["points"] - 1e-12
-        first = (f"+{pts:.2g} points of {who} retention"
-                 + (" (to 100%)" if capped else "")
-                 + f" is worth {format_currency(v['value'], currency)}{over}")
+        if key_mode:
+            who = "key-account" if group == ALL_KEY_ACCOUNTS else f"{group} key-account"
+            first = (f"+{pts:.2g} points of {who} retention"
+                     + (" (to 100%)" if capped else "")
+                     + f" is worth {format_currency(v['value'], currency)}{of}{over}")
+        else:
+            whose = "the whole book" if group == WHOLE_BOOK else f"the {group} segment"
+            first = (f"+{pts:.2g} points of retention" + (" (to 100%)" if capped else "")
+                     + f" is worth {format_currency(v['value'], currency)}{of}{over} for {whose}")
         if np.isfinite(v["clv_uplift"]):
             first += f" ({v['clv_uplift']:+.0%} CLV)"
-        if not np.isfinite(b["estimate"]):
-            second = "even 100% retention would not pay back the programme"
+        need = self.settings.get("breakeven_missing", ())
+        if need:
+            second = (f"no {' and no '.join(what for what, _ in need)} in the data: the break-even uplift "
+                      f"needs {' and '.join(provide for _, provide in need)}")
+            return f"{first}; {second}"
+        if key_mode:
+            subject, unit = "the programme", "points"
         else:
-            second = f"the programme breaks even at +{100 * b['estimate']:.1f} points"
+            annual = format_currency(float(b["annual_cost"]), currency)
+            whose = "whole-book" if group == WHOLE_BOOK else group
+            subject, unit = f"a programme costing {annual} a year", f"points of {whose} retention"
+        if not np.isfinite(b["estimate"]):
+            second = f"even 100% retention would not pay back {subject}"
+        else:
+            second = f"{subject} breaks even at +{100 * b['estimate']:.1f} {unit}"
             if np.isfinite(b["ci_lower"]):
                 upper = f"+{100 * b['ci_upper']:.1f}" if np.isfinite(b["ci_upper"]) else "out of reach"
                 second += f" ({1 - alpha:.0%} interval +{100 * b['ci_lower']:.1f} to {upper})"
         return f"{first}; {second}"
 
-    def elasticities(self, group: str = ALL_KEY_ACCOUNTS) -> pd.DataFrame:
+    def elasticities(self, group: str | None = None) -> pd.DataFrame:
         """:func:`elasticity_table` at the group's base case (contribution margin).
 
         Closed forms are infinite-horizon; where the base case lies in the region
@@ -2354,7 +2455,7 @@ class RetentionProgramme:
             table["closed_form"] = np.nan
             return table
 
-    def grids(self, y: str, y_values, *, x_values=None, group: str = ALL_KEY_ACCOUNTS) -> tuple[pd.DataFrame, pd.DataFrame]:
+    def grids(self, y: str, y_values, *, x_values=None, group: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Two-way grids over retention x ``y`` for a heat map with a break-even line.
 
         Parameters
@@ -2366,8 +2467,8 @@ class RetentionProgramme:
         x_values : array-like, optional
             Retention values; default 41 values from 10 points below the base retention
             to 10 points above it, within [0, 1].
-        group : str
-            Programme group.
+        group : str, optional
+            Programme group; default the overall group.
 
         Returns
         -------
@@ -2375,8 +2476,11 @@ class RetentionProgramme:
             :func:`sensitivity_grid` of the contribution CLV per account, and of the
             programme's net value (:func:`programme_net_value`) with retention as the
             retention *achieved*: its zero contour is the break-even.  Cells outside the
-            valid region (infinite horizon) are NaN, counted in ``attrs["n_invalid"]``.
+            valid region (infinite horizon) are NaN, counted in ``attrs["n_invalid"]``;
+            the net value is NaN everywhere when the break-even is not available
+            (:attr:`breakeven_note`), so a heat map draws no break-even line.
         """
+        group = self._check_group("grids", group)
         b = self.base(group)
         if y not in ("discount_rate", "growth", "margin", "cost_to_serve"):
             raise ParameterError(
@@ -2395,6 +2499,8 @@ class RetentionProgramme:
             warnings.simplefilter("ignore", UserWarning)
             clv = sensitivity_grid(contribution_clv, b, x=("retention", x_values), y=(y, y_values))
             net = sensitivity_grid(programme_net_value, net_base, x=("retention", x_values), y=(y, y_values))
+        if not self.breakeven_available:
+            net["output"] = np.nan
         return clv, net
 
     # ---- display -----------------------------------------------------------------
@@ -2404,15 +2510,42 @@ class RetentionProgramme:
         Returns
         -------
         matplotlib.axes.Axes
+            With the note of :attr:`breakeven_note` instead of points when the break-even
+            is not available.
         """
+        if not self.breakeven_available:
+            if ax is None:
+                import matplotlib.pyplot as plt
+
+                _, ax = plt.subplots()
+            ax.text(0.5, 0.5, "break-even uplift " + self.breakeven_note, ha="center", va="center",
+                    wrap=True, transform=ax.transAxes)
+            ax.set_axis_off()
+            return ax
         return plot_breakeven(self.breakeven_table(alpha), ax=ax, **kwargs)
 
     def _repr_html_(self) -> str:
+        import html as _html
+
         s = self.settings
         h = "infinite" if s["horizon"] is None else f"{s['horizon']:g} years"
         head = (f"<p><strong>Retention programme</strong>: discount rate {s['discount_rate']:g}, horizon {h}, "
                 f"timing '{s['timing']}', +{100 * s['points']:g} points valued, {s['n_draws']} draws.</p>")
-        return head + self.breakeven_table().round(4).to_html(index=False)
+        notes = "".join(f"<p>{_html.escape(n)}</p>" for n in self.notes)
+        if not self.available:
+            return head + notes
+        return head + notes + self.breakeven_table().round(4).to_html(index=False)
+
+
+def _active_mask(panel) -> np.ndarray:
+    """Active rows of a panel: its ``active`` column, or revenue / orders > 0."""
+    if "active" in panel.columns:
+        return panel["active"].fillna(False).to_numpy(bool)
+    active = np.zeros(len(panel), bool)
+    for col in ("revenue", "orders"):
+        if col in panel.columns:
+            active |= panel[col].fillna(0).to_numpy(float) > 0
+    return active
 
 
 def _live_accounts(panel, *, account, period, freq, gap) -> pd.Index:
@@ -2421,20 +2554,36 @@ def _live_accounts(panel, *, account, period, freq, gap) -> pd.Index:
     per = panel[period]
     per = per.dt.asfreq(alias) if isinstance(per.dtype, pd.PeriodDtype) else pd.to_datetime(per).dt.to_period(alias)
     t = per.array.asi8.astype(np.int64)
-    if "active" in panel.columns:
-        active = panel["active"].fillna(False).to_numpy(bool)
-    else:
-        active = np.zeros(len(panel), bool)
-        for col in ("revenue", "orders"):
-            if col in panel.columns:
-                active |= panel[col].fillna(0).to_numpy(float) > 0
+    active = _active_mask(panel)
     last = pd.Series(t[active], index=panel[account].astype(str).to_numpy()[active]).groupby(level=0).max()
     return last.index[(int(t.max()) - last.to_numpy()) < gap]
 
 
+def _key_flags(func: str, accounts: pd.DataFrame, key: str) -> np.ndarray:
+    try:
+        return accounts[key].astype("boolean").fillna(False).to_numpy(bool)
+    except (TypeError, ValueError):
+        raise DataValidationError(f"accounts: column {key!r} must be True/False.") from None
+
+
+def _not_valued_reason(parameter: str, calibration: pd.DataFrame, gap: int, freq: str) -> str:
+    """Why ``parameter`` could not be calibrated for the overall group, and what to provide."""
+    unit = _PERIOD_WORDS[_FREQS[freq][0]]
+    if parameter == "retention_rate":
+        window = int(calibration.attrs.get("window_periods", 0))
+        if window <= gap:
+            why = (f"the ledger covers {window} {unit}, and retention needs more than {gap} (an account counts "
+                   f"as lost after {gap} {unit} without a purchase)")
+        else:
+            why = "no account was at risk of being lost within the data's window"
+        return f"{why}: provide a longer ledger, or the base retention as an override (retention_rate)"
+    return ("no gross margin in the data: provide transactions with gross_margin (or cost), or the margin "
+            "per account-year as an override (margin_value)")
+
+
 def retention_programme_summary(
     panel: pd.DataFrame,
-    accounts: pd.DataFrame,
+    accounts: pd.DataFrame | None = None,
     programme_costs: pd.DataFrame | None = None,
     *,
     discount_rate: float,
@@ -2449,6 +2598,9 @@ def retention_programme_summary(
     alpha: float = 0.05,
     freq: str = "M",
     churn_gap: int | None = None,
+    population: str = "key_accounts",
+    on_missing: str = "raise",
+    value_basis: str = "gross_margin",
     key: str = "is_key_account",
     segment: str = "segment",
     account: str = "account_id",
@@ -2478,13 +2630,24 @@ def retention_programme_summary(
        approximations to their intervals (sd = width / (2 z); retention clipped to
        [0, 1]); intervals are quantiles over the draws.
 
+    **Without key accounts** (``population="whole_book"``, or ``"auto"`` when no account
+    marked in ``key`` bought in the last ``churn_gap`` periods: the common ledger-only
+    client), the same steps run for the *whole book* (every live account) and each
+    segment (when the accounts have two or more segments): each group's own
+    retention, margin and growth (a segment with too little data takes the whole
+    book's, as ``source`` says); the base retention is the book's own, since there is
+    no programme to strip out.  A given programme cost is then the cost of a programme
+    covering the group, and the break-even the uplift of the group's retention that
+    pays it.
+
     Parameters
     ----------
     panel : DataFrame
         The canonical panel (:func:`kamtools.panel.build_panel`).
-    accounts : DataFrame
+    accounts : DataFrame, optional
         The accounts table: ``account_id``, ``key`` (bool), optionally ``segment`` and
-        ``cost_to_serve`` (currency per year).
+        ``cost_to_serve`` (currency per year).  Required for key accounts; optional for
+        the whole book (segments and cost to serve come from it when present).
     programme_costs : DataFrame, optional
         The canonical programme_costs table; or give ``annual_cost``.
     discount_rate : float
@@ -2510,6 +2673,21 @@ def retention_programme_summary(
         1 - confidence level (of the calibration and of the results).
     freq, churn_gap
         As in :func:`calibrate_retention`.
+    population : {"key_accounts", "whole_book", "auto"}, default "key_accounts"
+        Whose retention is valued: the key accounts (an error without live key
+        accounts), the whole book, or the key accounts when there are live ones and
+        the whole book otherwise.
+    on_missing : {"raise", "not_available"}, default "raise"
+        What the data cannot give: ``"raise"`` refuses (no programme costs, no base
+        retention or margin); ``"not_available"`` returns what can be computed: no
+        costs leave the break-even NaN with ``result.breakeven_note`` ("not available:
+        provide programme_costs with period, cost ..."), never 0; no base retention or
+        margin gives a result with ``available`` False and the reason in ``missing``.
+    value_basis : {"gross_margin", "revenue", "auto"}, default "gross_margin"
+        What a retained account earns: its gross margin, its revenue, or the margin
+        when the panel knows any (else revenue).  On revenue the values are lifetime
+        revenue (cost to serve is not used) and the break-even, which weighs a cost
+        against margin, is not available.
     key, segment, account, period : str
         Column names.
 
@@ -2520,9 +2698,11 @@ def retention_programme_summary(
     Raises
     ------
     DataValidationError
-        When the accounts table has no key-account column or no live key account.
+        For key accounts, when the accounts table has no key-account column or no live
+        key account; with ``on_missing="raise"``, when an input cannot be calibrated.
     ParameterError
-        For bad settings, unknown override names, or (infinite horizon) a base case in
+        For bad settings, unknown override names, (``on_missing="raise"``) neither
+        ``programme_costs`` nor ``annual_cost``, or (infinite horizon) a base case in
         the region r(1+g) >= 1+d.
 
     References
@@ -2542,6 +2722,11 @@ def retention_programme_summary(
     ['all key accounts', 'Enterprise', 'Mid-market']
     >>> result.headline("EUR").startswith("+5 points of key-account retention is worth €")
     True
+    >>> book = retention_programme_summary(   # a ledger-only client: no key accounts, no costs
+    ...     build_panel(world.tables), discount_rate=0.1, horizon=10, n_draws=200,
+    ...     population="auto", on_missing="not_available")
+    >>> book.population, book.breakeven_note
+    ('whole book', "not available: provide programme_costs with period, cost (or the programme's annual cost)")
     """
     func = "retention_programme_summary"
     _check_timing(func, timing)
@@ -2564,48 +2749,105 @@ def retention_programme_summary(
         raise ParameterError(f"The 'n_draws' parameter of {func} must be an integer >= 1. Got {n_draws!r} instead.")
     if freq not in _FREQS:
         raise ParameterError(f"The 'freq' parameter of {func} must be one of 'M', 'Q', 'Y', 'W'. Got {freq!r} instead.")
+    for name, value, options in (("population", population, _POPULATIONS), ("on_missing", on_missing, _ON_MISSING),
+                                 ("value_basis", value_basis, _BASES)):
+        if value not in options:
+            raise ParameterError(
+                f"The '{name}' parameter of {func} must be one of {', '.join(map(repr, options))}. "
+                f"Got {value!r} instead."
+            )
     gap = _FREQS[freq][1] if churn_gap is None else churn_gap
+    lenient = on_missing == "not_available"
+    has_table = isinstance(accounts, pd.DataFrame) and account in accounts.columns
 
-    # ---- accounts: key flag and segment ---------------------------------------------
-    if not isinstance(accounts, pd.DataFrame) or account not in accounts.columns:
-        raise DataValidationError(
-            f"accounts: {func} needs an accounts table with column {account!r}."
-        )
-    if key not in accounts.columns:
-        raise DataValidationError(
-            f"accounts: {func} needs column {key!r} (True for key accounts); it has {list(accounts.columns)}."
-        )
-    acc = accounts.drop_duplicates(account)
-    ids = acc[account].astype(str).to_numpy()
-    try:
-        is_key = acc[key].astype("boolean").fillna(False).to_numpy(bool)
-    except (TypeError, ValueError):
-        raise DataValidationError(f"accounts: column {key!r} must be True/False.") from None
-    has_segment = segment in acc.columns
-    seg = (acc[segment].astype("string").fillna("(not given)").to_numpy(object) if has_segment
-           else np.full(len(acc), "all", dtype=object))
-    live = set(_live_accounts(panel, account=account, period=period, freq=freq, gap=gap))
-    live_key = is_key & np.isin(ids, list(live))
-    if not live_key.any():
-        raise DataValidationError(
-            f"accounts: {func} found no key account ({key!r} True) that is still active in the panel's "
-            f"last {gap} periods; mark the programme's accounts in column {key!r}."
-        )
-    key_segments = set(seg[live_key])
+    # ---- whose retention: key accounts, or the whole book ------------------------------
+    key_mode = population == "key_accounts"
+    live = None
+    if population == "auto" and has_table and key in accounts.columns:
+        acc = accounts.drop_duplicates(account)
+        live = set(_live_accounts(panel, account=account, period=period, freq=freq, gap=gap))
+        flags = _key_flags(func, acc, key)
+        key_mode = bool((flags & np.isin(acc[account].astype(str).to_numpy(), list(live))).any())
+
+    if key_mode:
+        # ---- accounts: key flag and segment ---------------------------------------------
+        if not has_table:
+            raise DataValidationError(
+                f"accounts: {func} needs an accounts table with column {account!r}."
+            )
+        if key not in accounts.columns:
+            raise DataValidationError(
+                f"accounts: {func} needs column {key!r} (True for key accounts); it has {list(accounts.columns)}."
+            )
+        acc = accounts.drop_duplicates(account)
+        ids = acc[account].astype(str).to_numpy()
+        is_key = _key_flags(func, acc, key)
+        has_segment = segment in acc.columns
+        seg = (acc[segment].astype("string").fillna("(not given)").to_numpy(object) if has_segment
+               else np.full(len(acc), "all", dtype=object))
+        if live is None:
+            live = set(_live_accounts(panel, account=account, period=period, freq=freq, gap=gap))
+        member = is_key & np.isin(ids, list(live))
+        if not member.any():
+            raise DataValidationError(
+                f"accounts: {func} found no key account ({key!r} True) that is still active in the panel's "
+                f"last {gap} periods; mark the programme's accounts in column {key!r}."
+            )
+        member_segments = set(seg[member])
+        overall = ALL_KEY_ACCOUNTS
+    else:
+        if accounts is not None and not has_table:
+            raise DataValidationError(
+                f"accounts: {func} needs an accounts table with column {account!r}."
+            )
+        if account not in panel.columns:
+            raise DataValidationError(f"panel: {func} needs column {account!r}; it has {list(panel.columns)}.")
+        ids = np.sort(panel[account].astype(str).unique())
+        acc = None
+        if has_table:
+            acc = accounts.drop_duplicates(account)
+            acc = acc.set_index(acc[account].astype(str).to_numpy())
+        given = (acc[segment].astype("string").reindex(ids) if has_table and segment in acc.columns
+                 else pd.Series(pd.NA, index=ids, dtype="string"))
+        has_segment = given.dropna().nunique() >= 2
+        seg = (given.fillna("(not given)").to_numpy(object) if has_segment else np.full(len(ids), "all", dtype=object))
+        is_key = np.zeros(len(ids), bool)
+        if live is None:
+            live = set(_live_accounts(panel, account=account, period=period, freq=freq, gap=gap))
+        member = np.isin(ids, list(live))
+        member_segments = set(seg[member])
+        overall = WHOLE_BOOK
+
+    # ---- what a retained account earns: gross margin, or revenue -------------------------
+    basis = "gross margin"
+    if value_basis == "revenue" or (
+            value_basis == "auto" and "revenue" in panel.columns
+            and not ("gross_margin" in panel.columns and panel["gross_margin"][_active_mask(panel)].notna().any())):
+        if "revenue" not in panel.columns:
+            raise DataValidationError(f"panel: {func} needs column 'revenue' for value_basis='revenue'.")
+        basis = "revenue"
+        panel = panel.assign(gross_margin=pd.to_numeric(panel["revenue"], errors="coerce"))
 
     # ---- programme cost and overrides: checked before the (slower) calibration ------------
+    need: list[tuple[str, str]] = []
     if annual_cost is None:
         if programme_costs is None:
-            raise ParameterError(
-                f"The 'programme_costs' parameter of {func} must be the programme_costs table when "
-                f"'annual_cost' is not given. Got None instead; provide programme_costs with columns "
-                f"period, cost, or pass annual_cost."
-            )
-        annual = programme_annual_cost(programme_costs)
+            if not lenient:
+                raise ParameterError(
+                    f"The 'programme_costs' parameter of {func} must be the programme_costs table when "
+                    f"'annual_cost' is not given. Got None instead; provide programme_costs with columns "
+                    f"period, cost, or pass annual_cost."
+                )
+            annual = np.nan
+            need.append(_NEED_COSTS)
+        else:
+            annual = programme_annual_cost(programme_costs)
     else:
         annual = float(annual_cost)
         _check_range(func, "annual_cost", np.asarray(annual), "finite and >= 0", (annual < 0) | np.isinf(annual))
-    prog_groups = [ALL_KEY_ACCOUNTS] + (sorted(key_segments) if has_segment else [])
+    if basis == "revenue":
+        need.append(_NEED_MARGIN)
+    prog_groups = [overall] + (sorted(member_segments) if has_segment else [])
     per_group: dict[str, Mapping] = {}
     if overrides:
         overrides = dict(overrides)
@@ -2632,16 +2874,22 @@ def retention_programme_summary(
                         f"Got {parameter!r}: {value!r} instead."
                     )
 
-    if has_segment:
-        pooled = np.where(is_key, "key accounts",
-                          np.where(np.isin(seg, list(key_segments)), "non-key, same segments",
-                                   "non-key, other segments"))
-        by_segment = np.char.add(seg.astype(str), np.where(is_key, " / key", " / non-key"))
+    # ---- calibration ------------------------------------------------------------------
+    if key_mode:
+        if has_segment:
+            pooled = np.where(is_key, "key accounts",
+                              np.where(np.isin(seg, list(member_segments)), "non-key, same segments",
+                                       "non-key, other segments"))
+            by_segment = np.char.add(seg.astype(str), np.where(is_key, " / key", " / non-key"))
+        else:
+            pooled = np.where(is_key, "key accounts", "non-key accounts")
     else:
-        pooled = np.where(is_key, "key accounts", "non-key accounts")
+        pooled = np.full(len(ids), WHOLE_BOOK, dtype=object)
+        by_segment = seg.astype(str)
     labels = pd.DataFrame({account: ids, "_pooled": pooled})
-    if "cost_to_serve" in acc.columns:
-        labels["cost_to_serve"] = pd.to_numeric(acc["cost_to_serve"], errors="coerce").to_numpy(float)
+    if basis == "gross margin" and acc is not None and "cost_to_serve" in acc.columns:
+        cts = pd.to_numeric(acc["cost_to_serve"], errors="coerce")
+        labels["cost_to_serve"] = cts.to_numpy(float) if key_mode else cts.reindex(ids).to_numpy(float)
     cal_kw = dict(accounts=labels, freq=freq, churn_gap=gap, alpha=alpha, account=account, period=period)
     parts = [calibrate_retention(panel, by="_pooled", **cal_kw)]
     if has_segment:
@@ -2654,30 +2902,43 @@ def retention_programme_summary(
     # ---- model inputs per programme group ------------------------------------------
     pooled_nonkey = "non-key, same segments" if has_segment else "non-key accounts"
     rows = []
+    not_valued: dict[str, str] = {}
     for group in prog_groups:  # a handful of groups
-        key_src = "key accounts" if group == ALL_KEY_ACCOUNTS or not has_segment else f"{group} / key"
-        r_candidates = ([pooled_nonkey] if group == ALL_KEY_ACCOUNTS else [f"{group} / non-key", pooled_nonkey])
-        r_candidates.append(key_src)
+        if key_mode:
+            key_src = "key accounts" if group == ALL_KEY_ACCOUNTS or not has_segment else f"{group} / key"
+            r_candidates = ([pooled_nonkey] if group == ALL_KEY_ACCOUNTS else [f"{group} / non-key", pooled_nonkey])
+            r_candidates.append(key_src)
+            own = [key_src]
+        else:
+            key_src = group
+            own = r_candidates = [group] + ([WHOLE_BOOK] if group != WHOLE_BOOK else [])
         for parameter in _INPUTS:
-            candidates = r_candidates if parameter == "retention_rate" else [key_src]
+            candidates = r_candidates if parameter == "retention_rate" else own
             found = None
             for cand in candidates:
                 if (cand, parameter) in lookup.index and np.isfinite(lookup.loc[(cand, parameter), "estimate"]):
                     found = cand
                     break
             if found is None:
-                default = {"cost_to_serve_value": (0.0, "not provided: 0"),
+                default = {"cost_to_serve_value": (0.0, "not used (revenue basis): 0" if basis == "revenue"
+                                                   else "not provided: 0"),
                            "margin_growth_rate": (0.0, "not estimable: 0")}.get(parameter)
                 if default is None:
-                    raise DataValidationError(
-                        f"panel: {func} could not calibrate {parameter!r} for {group!r} (no active account)."
-                    )
+                    if not lenient:
+                        raise DataValidationError(
+                            f"panel: {func} could not calibrate {parameter!r} for {group!r} (no active account)."
+                        )
+                    not_valued.setdefault(parameter, _not_valued_reason(parameter, calibration, gap, freq))
+                    rows.append((group, parameter, np.nan, np.nan, np.nan, "not available"))
+                    continue
                 rows.append((group, parameter, default[0], default[0], default[0], default[1]))
                 continue
             est, lo, hi = (float(lookup.loc[(found, parameter), c]) for c in ("estimate", "ci_lower", "ci_upper"))
             source = f"calibrated: {found}"
-            if parameter == "retention_rate" and found == key_src and group != found:
+            if key_mode and parameter == "retention_rate" and found == key_src and group != found:
                 source += " (no non-key accounts to compare)"
+            elif not key_mode and found != group:
+                source += " (too little data in the segment)"
             lo = est if not np.isfinite(lo) else lo
             hi = est if not np.isfinite(hi) else hi
             if parameter == "margin_growth_rate" and growth_cap is not None:
@@ -2694,18 +2955,68 @@ def retention_programme_summary(
             mask = (inputs["group"] == g) & (inputs["parameter"] == parameter)
             inputs.loc[mask, ["estimate", "ci_lower", "ci_upper"]] = float(value)
             inputs.loc[mask, "source"] = "override"
+    # (on_missing="not_available") a segment without its own value takes the overall group's
+    overall_rows = inputs[inputs["group"] == overall].set_index("parameter")
+    for i in np.flatnonzero(inputs["estimate"].isna().to_numpy() & (inputs["group"] != overall).to_numpy()):
+        parameter = inputs.at[i, "parameter"]
+        for c in ("estimate", "ci_lower", "ci_upper"):
+            inputs.at[i, c] = overall_rows.at[parameter, c]
+        inputs.at[i, "source"] = f"as {overall} (too little data in the segment)"
     wide = {c: inputs.pivot(index="group", columns="parameter", values=c).reindex(index=prog_groups)
             for c in ("estimate", "ci_lower", "ci_upper")}
+
+    # ---- what the report says about the data -------------------------------------------
+    unit = _PERIOD_WORDS[_FREQS[freq][0]]
+    notes = []
+    if not key_mode:
+        if has_table and key in accounts.columns and _key_flags(func, accounts, key).any():
+            why = f"no key account bought in the last {gap} {unit}"
+        else:
+            why = f"no account is marked as a key account ({key!r})"
+        notes.append(
+            f"No key accounts in the data ({why}): this report values retention for the whole book "
+            f"({int(member.sum()):,} accounts active in the last {gap} {unit})"
+            + (" and per segment" if has_segment else "")
+            + ", not for the key accounts, and the base retention is the book's own. To value the KAM "
+            f"programme, provide accounts with account_id, {key} (True for the programme's accounts).")
+    if basis == "revenue":
+        notes.append("No gross margin in the data: the values below are lifetime revenue, not margin; provide "
+                     "transactions with gross_margin (or cost) to value margin and to weigh the programme's cost.")
+    if need:
+        notes.append("Break-even uplift " + "not available: provide " + " and ".join(p for _, p in need) + ".")
+    missing_now = [p for p in ("retention_rate", "margin_value")
+                   if not np.isfinite(wide["estimate"].loc[overall, p])]
+    settings_common = {
+        "discount_rate": d, "horizon": h, "timing": timing, "points": float(points), "growth_cap": growth_cap,
+        "alpha": alpha, "n_draws": int(n_draws), "seed": seed, "freq": freq, "churn_gap": gap,
+        "population": "key accounts" if key_mode else "whole book", "basis": basis,
+        "breakeven_missing": tuple(need),
+    }
+    if missing_now:
+        reason = "; ".join(not_valued.get(p, _not_valued_reason(p, calibration, gap, freq)) for p in missing_now)
+        notes.append(f"Retention value not available: {reason}.")
+        empty = np.empty((0, int(n_draws)))
+        empty.setflags(write=False)
+        groups = pd.DataFrame({c: pd.Series(dtype=object if c == "group" else float) for c in (
+            "group", "n_accounts", "cost_share", "annual_cost", "cost_value", "points", "clv_base", "clv_raised",
+            "value", "clv_uplift", "breakeven")})
+        settings = MappingProxyType(settings_common | {
+            "annual_cost": annual, "cost_value": np.nan, "missing": reason, "notes": tuple(notes)})
+        return RetentionProgramme(calibration=calibration, inputs=inputs, groups=groups,
+                                  draws=MappingProxyType({k: empty for k in ("value", "clv_uplift", "breakeven")}),
+                                  settings=settings)
     _check_core(func, {"retention": wide["estimate"]["retention_rate"].to_numpy(float),
                        "growth": wide["estimate"]["margin_growth_rate"].to_numpy(float)})
 
     # ---- accounts and programme cost ----------------------------------------------------
-    n_total = int(live_key.sum())
-    n_acc = np.array([n_total if g == ALL_KEY_ACCOUNTS else int((live_key & (seg == g)).sum())
+    n_total = int(member.sum())
+    n_acc = np.array([n_total if g == overall else int((member & (seg == g)).sum())
                       for g in prog_groups], float)
     share = n_acc / n_total
     annual_g = annual * share
-    cost_pv = np.asarray(programme_cost_value(annual_g, d, horizon=h), float)
+    cost_known = not need
+    cost_pv = (np.asarray(programme_cost_value(annual_g, d, horizon=h), float) if np.isfinite(annual)
+               else np.full(len(prog_groups), np.nan))
 
     # ---- point estimates ------------------------------------------------------------------
     est = wide["estimate"]
@@ -2718,7 +3029,10 @@ def retention_programme_summary(
     clv1 = _clv(contrib, r0 + p_used, d, g0, h, timing)
     with np.errstate(divide="ignore", invalid="ignore"):
         rel = np.where(clv0 > 0, (clv1 - clv0) / clv0, np.nan)
-    breakeven = _breakeven_target_retention(cost_pv / n_acc, contrib, r0, d, g0, h, timing) - r0
+    if cost_known:
+        breakeven = _breakeven_target_retention(cost_pv / n_acc, contrib, r0, d, g0, h, timing) - r0
+    else:
+        breakeven = np.full(len(prog_groups), np.nan)
 
     # ---- draws ------------------------------------------------------------------------------
     z = stats.norm.ppf(1 - alpha / 2)
@@ -2744,8 +3058,11 @@ def retention_programme_summary(
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         value_d = np.where(valid, n_acc[:, None] * (a_d - b_d), np.nan)
         rel_d = np.where(valid & (b_d > 0), (a_d - b_d) / b_d, np.nan)
-        cc = np.broadcast_to((cost_pv / n_acc)[:, None], r_s.shape)
-        be_d = np.where(valid, _breakeven_target_retention(cc, c_d, r_s, d, g_s, h, timing) - r_s, np.nan)
+        if cost_known:
+            cc = np.broadcast_to((cost_pv / n_acc)[:, None], r_s.shape)
+            be_d = np.where(valid, _breakeven_target_retention(cc, c_d, r_s, d, g_s, h, timing) - r_s, np.nan)
+        else:
+            be_d = np.full(r_s.shape, np.nan)
 
     groups = pd.DataFrame({
         "group": prog_groups, "n_accounts": n_acc.astype(int), "cost_share": share, "annual_cost": annual_g,
@@ -2757,10 +3074,10 @@ def retention_programme_summary(
         arr = np.array(arr, dtype=float)
         arr.setflags(write=False)
         frozen[name] = arr
-    settings = MappingProxyType({
-        "discount_rate": d, "horizon": h, "timing": timing, "points": float(points), "growth_cap": growth_cap,
-        "alpha": alpha, "n_draws": int(n_draws), "seed": seed, "annual_cost": annual,
-        "cost_value": float(programme_cost_value(annual, d, horizon=h)), "freq": freq, "churn_gap": gap,
+    settings = MappingProxyType(settings_common | {
+        "annual_cost": annual,
+        "cost_value": float(programme_cost_value(annual, d, horizon=h)) if np.isfinite(annual) else np.nan,
+        "missing": "", "notes": tuple(notes),
     })
     return RetentionProgramme(calibration=calibration, inputs=inputs, groups=groups,
                               draws=MappingProxyType(frozen), settings=settings)
@@ -2851,7 +3168,7 @@ def plot_sobol(table: pd.DataFrame, *, ax=None, **kwargs):
     return ax
 
 
-def retention_explorer(result: RetentionProgramme, *, group: str = ALL_KEY_ACCOUNTS, currency: str = "EUR"):
+def retention_explorer(result: RetentionProgramme, *, group: str | None = None, currency: str = "EUR"):
     """Sliders (ipywidgets) over one programme group's base case, for a workshop.
 
     Moves base retention, the uplift, margin, cost to serve, growth, discount rate and
@@ -2866,6 +3183,7 @@ def retention_explorer(result: RetentionProgramme, *, group: str = ALL_KEY_ACCOU
 
     from kamtools.plots import format_currency
 
+    group = result._check_group("retention_explorer", group)
     b = result.base(group)
     row = result.groups.set_index("group").loc[group]
     n, annual = float(row["n_accounts"]), float(row["annual_cost"])
@@ -2908,27 +3226,34 @@ def explorer_text(retention, points, margin, cost_to_serve, growth, discount_rat
     """The explorer's text for one setting (HTML): CLV, value of the uplift, break-even.
 
     Used by :func:`retention_explorer`; returns a message instead of raising for
-    settings outside the valid region.
+    settings outside the valid region.  An unknown cost (``annual_cost`` NaN) leaves the
+    cost and the break-even "not available".
     """
     if formatter is None:
         from kamtools.plots import format_currency as formatter
     raised = min(1.0, retention + points)
+    known = np.isfinite(annual_cost)
     try:
         base = contribution_clv(margin, retention, discount_rate, cost_to_serve=cost_to_serve, growth=growth,
                                 horizon=horizon, timing=timing)
         up = contribution_clv(margin, raised, discount_rate, cost_to_serve=cost_to_serve, growth=growth,
                               horizon=horizon, timing=timing)
-        cost = programme_cost_value(annual_cost, discount_rate, horizon=horizon)
-        be = breakeven_retention_uplift(cost, n_accounts=n_accounts, margin=margin - cost_to_serve,
-                                        retention=retention, discount_rate=discount_rate, growth=growth,
-                                        timing=timing, horizon=horizon)
+        if known:
+            cost = programme_cost_value(annual_cost, discount_rate, horizon=horizon)
+            be = breakeven_retention_uplift(cost, n_accounts=n_accounts, margin=margin - cost_to_serve,
+                                            retention=retention, discount_rate=discount_rate, growth=growth,
+                                            timing=timing, horizon=horizon)
     except ParameterError as exc:
         return f"<p>Outside the model's valid region: {exc}</p>"
     rel = f" ({(up - base) / base:+.0%} CLV)" if base > 0 else ""
     over = "" if horizon is None else f" over {horizon:g} years"
-    be_text = "not reachable below 100% retention" if not np.isfinite(be) else f"+{100 * be:.1f} points"
+    if known:
+        cost_text = formatter(cost, currency)
+        be_text = "not reachable below 100% retention" if not np.isfinite(be) else f"+{100 * be:.1f} points"
+    else:
+        cost_text = be_text = "not available (no programme cost)"
     return (f"<p>CLV per account: <b>{formatter(base, currency)}</b> &rarr; {formatter(up, currency)} "
             f"at {raised:.1%} retention{rel}.<br>"
             f"+{100 * (raised - retention):.1f} points for {n_accounts:g} accounts: "
             f"<b>{formatter(n_accounts * (up - base), currency)}</b>{over}; programme cost "
-            f"{formatter(cost, currency)}; break-even uplift <b>{be_text}</b>.</p>")
+            f"{cost_text}; break-even uplift <b>{be_text}</b>.</p>")

@@ -25,9 +25,11 @@ accounts and turns it into money:
   compared with whom, and why others are left out), :func:`rollout_panel` (balanced panel,
   lost months as 0, the outcome index = outcome / the account's baseline), :func:`rollout_did`
   (the staggered DiD with the study's settings), :func:`value_impact_frame` (the index effect
-  in money, for :func:`programme_roi`), :func:`first_wave_did`, :func:`survey_did`,
-  :func:`churn_did`, :func:`outcome_effects` (financial and relationship outcomes side by
-  side), :func:`compare_estimates`, :func:`rollout_clv_roi`, :func:`programme_cost_schedule`,
+  in money, for :func:`programme_roi`), :func:`rollout_study` (one call for the notebook: the
+  study, or for data without rollout dates a clear "not available" with the data window, the
+  placebo before/after and how many key accounts a rollout would need), :func:`first_wave_did`,
+  :func:`survey_did`, :func:`churn_did`, :func:`outcome_effects` (financial and relationship
+  outcomes side by side), :func:`compare_estimates`, :func:`rollout_clv_roi`, :func:`programme_cost_schedule`,
   :func:`plot_rollout_paths`.
 
 Conventions
@@ -68,6 +70,9 @@ Wagner, A. K., Soumerai, S. B., Zhang, F. & Ross-Degnan, D. (2002). Segmented re
 analysis of interrupted time series studies. *J. Clinical Pharmacy and Therapeutics* 27, 299-309.
 Brodersen, K. H. et al. (2015). Inferring causal impact using Bayesian structural time-series
 models. *Annals of Applied Statistics* 9(1), 247-274 (the three-panel picture).
+Bloom, H. S. (1995). Minimum detectable effects: a simple way to report the statistical power of
+experimental designs. *Evaluation Review* 19(5), 547-556.
+Cochran, W. G. (1977). *Sampling Techniques*, 3rd ed., Wiley, ch. 6 (variance of a ratio estimator).
 Gupta, S. & Lehmann, D. R. (2003). Customers as assets. *J. Interactive Marketing* 17(1).
 Sharma, A. & Evanschitzky, H. (2016). Returns on key accounts: do the results justify the
 expenditures? *J. Business & Industrial Marketing* 31(2).
@@ -113,6 +118,8 @@ __all__ = [
     "ROLLOUT_ROLES",
     "rollout_accounts",
     "rollout_panel",
+    "RolloutStudy",
+    "rollout_study",
     "rollout_did",
     "kam_margin_rate",
     "index_exposure",
@@ -2441,9 +2448,12 @@ class RoiResult:
     def headline(self) -> str:
         """One sentence for the index page."""
         lvl = f"{1 - self.alpha:.0%}".replace("%", " %")
-        return (f"KAM added {_money(self.incremental_margin, self.currency)} gross margin "
-                f"({lvl} CI {_money(self.incremental_margin_lower, self.currency)} to "
-                f"{_money(self.incremental_margin_upper, self.currency)}) against "
+        added = (f"KAM added {_money(self.incremental_margin, self.currency)} gross margin "
+                 f"({lvl} CI {_money(self.incremental_margin_lower, self.currency)} to "
+                 f"{_money(self.incremental_margin_upper, self.currency)})")
+        if not np.isfinite(self.cost):
+            return f"{added}; ROI {_ROI_COSTS_MISSING}"
+        return (f"{added} against "
                 f"{_money(self.cost, self.currency)} cost: ROI {_pct(self.roi)} "
                 f"({_pct(self.roi_lower)} to {_pct(self.roi_upper)}), {self.payback_message}")
 
@@ -2474,7 +2484,8 @@ class RoiResult:
                 label="cumulative incremental margin")
         ax.fill_between(c["period"], c["cumulative_margin_lower"], c["cumulative_margin_upper"],
                         color="tab:blue", alpha=0.25)
-        ax.plot(c["period"], c["cumulative_cost"], color="tab:red", label="cumulative cost")
+        if np.isfinite(self.cost):
+            ax.plot(c["period"], c["cumulative_cost"], color="tab:red", label="cumulative cost")
         if self.payback_period is not None:
             ax.axvline(self.payback_period, color="grey", ls=":", lw=0.8)
         ax.set_ylabel(f"{self.currency}")
@@ -2484,6 +2495,10 @@ class RoiResult:
 
     def _repr_html_(self) -> str:
         return _html(self.headline, self.summary(), [self.source])
+
+
+_ROI_COSTS_MISSING = ("not available: provide programme_costs with period, cost (or the programme's "
+                      "monthly cost)")
 
 
 def _cost_series(costs, periods: pd.Index) -> pd.Series:
@@ -2534,9 +2549,12 @@ def programme_roi(effect, *, costs, exposure=None, margin_rate: float = 1.0,
           account-period; ``exposure`` then gives the treated account-periods (a number, or a
           Series of treated accounts per period for the curve). The interval is
           ``ci * exposure`` (one estimate scales every period, so bounds add up exactly).
-    costs : DataFrame, Series or float
+    costs : DataFrame, Series, float or None
         ``programme_costs`` table (period, cost[, item]: salaries, travel, tools, discounts),
-        a Series of cost by period, or a total (taken as spent in the first period).
+        a Series of cost by period, or a total (taken as spent in the first period). None
+        when the costs are not known: the incremental margin is still estimated, and cost,
+        net value, ROI and payback are NaN / None ("ROI not available: provide
+        programme_costs ..."), never computed against a cost of 0.
     exposure : float or Series, optional
         Treated account-periods (required for scalar effects).
     margin_rate : float, default 1.0
@@ -2625,7 +2643,9 @@ def programme_roi(effect, *, costs, exposure=None, margin_rate: float = 1.0,
             f"periods lack a comparison group); the ROI covers the window up to there.",
             UserWarning, stacklevel=2)
         fr = fr.iloc[:cut]
-    cost = _cost_series(costs, pd.Index(fr.index))
+    known = costs is not None
+    cost = _cost_series(costs, pd.Index(fr.index)) if known else pd.Series(dtype=float,
+                                                                          index=fr.index[:0])
     try:
         late = cost.index > fr.index.max()
         periods = fr.index.union(cost.index).sort_values()
@@ -2654,7 +2674,7 @@ def programme_roi(effect, *, costs, exposure=None, margin_rate: float = 1.0,
         first = fr.index.min()
         s[periods < first] = 0.0
         cur[col.replace("cumulative", "cumulative_margin")] = s.ffill()
-    cur["cost"] = cost.reindex(periods).fillna(0.0)
+    cur["cost"] = cost.reindex(periods).fillna(0.0) if known else np.nan
     cur["cumulative_cost"] = cur["cost"].cumsum()
     cur["cumulative_net"] = cur["cumulative_margin"] - cur["cumulative_cost"]
     cur = cur.reset_index(names="period")
@@ -2662,8 +2682,8 @@ def programme_roi(effect, *, costs, exposure=None, margin_rate: float = 1.0,
     last = cur.iloc[-1]
     m, m_lo, m_hi = (float(last["cumulative_margin"]), float(last["cumulative_margin_lower"]),
                      float(last["cumulative_margin_upper"]))
-    total = float(cur["cost"].sum())
-    start = int(np.flatnonzero(cur["cost"].to_numpy() > 0)[0])
+    total = float(cur["cost"].sum()) if known else np.nan
+    start = int(np.flatnonzero(cur["cost"].to_numpy() > 0)[0]) if known else 0
 
     def payback(col):
         # the first period from which cumulative margin stays >= cumulative cost to the end
@@ -2680,7 +2700,7 @@ def programme_roi(effect, *, costs, exposure=None, margin_rate: float = 1.0,
     pp, pm = payback("cumulative_margin")
     po, _ = payback("cumulative_margin_upper")
     ps, _ = payback("cumulative_margin_lower")
-    msg = "no payback within the window"
+    msg = "no payback within the window" if known else f"payback {_ROI_COSTS_MISSING}"
     if pp is not None:
         unit_name = "period"
         if isinstance(pp, pd.Timestamp) and len(cur) > 1:
@@ -3148,6 +3168,423 @@ def rollout_panel(panel: pd.DataFrame, accounts: pd.DataFrame | None = None, *,
     out["baseline"] = base
     out["index"] = out[outcome].to_numpy() / base
     return out
+
+
+_PROVIDE_KAM_START = ("not available: provide accounts with account_id, kam_start (the date each account "
+                      "entered the KAM programme)")
+_PERIOD_WORDS = {"M": ("month", "months"), "Q": ("quarter", "quarters")}
+_PERIOD_ALIAS = {"M": "MS", "Q": "QS"}
+
+
+def _rollout_design(panel: pd.DataFrame, *, outcome: str, baseline_periods: int, post_periods: int,
+                    entry_grace: int, freq: str | None, alpha: float, power: float, lifts) -> dict:
+    """Placebo before/after and minimum detectable lifts from a panel without a programme.
+
+    Money-weighted (ratio) changes: the group's total outcome after over its total baseline,
+    the quantity the programme's value in money rests on (Cochran 1977, ratio estimator).
+    """
+    func = "rollout_study"
+    words = _PERIOD_WORDS.get(freq, ("period", "periods"))
+    if outcome == "gross_margin" and "revenue" in panel.columns and not panel["gross_margin"].notna().any():
+        outcome = "revenue"  # no margin in the data: the revenue index shows the same detectability
+    ids, periods, mats, present, act = _panel_matrices(panel.fillna({outcome: 0.0}), [outcome], func)
+    y = mats[outcome]
+    if freq in _PERIOD_ALIAS and len(periods) > 1:  # periods in which no account bought are still periods
+        full = pd.date_range(periods[0], periods[-1], freq=_PERIOD_ALIAS[freq])
+        if periods.isin(full).all() and len(full) > len(periods):
+            cols = full.get_indexer(periods)
+            y_full = np.zeros((len(ids), len(full)))
+            a_full = np.zeros((len(ids), len(full)), dtype=bool)
+            y_full[:, cols], a_full[:, cols] = y, act
+            periods, y, act = full, y_full, a_full
+    T = len(periods)
+    out = {"periods": periods, "n_accounts": len(ids), "eligible": 0, "note": "", "outcome": outcome}
+    post = min(post_periods, T - baseline_periods)
+    if post < 1:
+        out["note"] = (f"the data cover {T} {words[0] if T == 1 else words[1]}; a rollout study needs at least "
+                       f"{baseline_periods + 1} ({baseline_periods} before the rollout as baseline, one after it)")
+        return out
+    g = T - post
+    lo = g - baseline_periods
+    first_act = np.where(act.any(axis=1), act.argmax(axis=1), T)
+    last_act = np.where(act.any(axis=1), T - 1 - np.argmax(act[:, ::-1], axis=1), -1)
+    x = y[:, lo:g].mean(axis=1)
+    eligible = (first_act <= lo + entry_grace - 1) & (x > 0) & (last_act >= g - 1)
+    n = int(eligible.sum())
+    out.update({"rollout": periods[g], "post": post, "eligible": n})
+    if n < 4:
+        who = "no account was" if n == 0 else f"only {n} accounts were"
+        out["note"] = (f"{who} a customer through the {baseline_periods} {words[1]} before {periods[g]:%Y-%m} "
+                       f"with a positive {outcome.replace('_', ' ')} and still buying at its end; a rollout study "
+                       f"needs key and comparison accounts among such accounts")
+        return out
+    x, after = x[eligible], y[eligible, g:].mean(axis=1)
+    ratio = after.sum() / x.sum()
+    sd = float(np.sqrt(((after - ratio * x) ** 2).sum() / (n - 1)) / x.mean())  # per-account spread of the change
+    drift = float(ratio - 1.0)
+    se = sd / math.sqrt(n)
+    crit = stats.t.ppf(1 - alpha / 2, n - 1)
+    k = stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)
+    lifts = np.asarray(lifts, dtype=float)
+    # smallest n_k with k * sd * sqrt(1/n_k + 1/(n - n_k)) <= lift (Bloom 1995): n_k (n - n_k) >= n / q
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = (lifts / (k * sd)) ** 2
+        disc = n * n - 4.0 * n / q
+        need = np.ceil((n - np.sqrt(np.where(disc >= 0, disc, np.nan))) / 2.0)
+    need = np.maximum(need, 2.0)
+    ok = np.isfinite(need) & (need <= n - 2)
+    design = pd.DataFrame({
+        "lift": lifts,
+        "key_accounts_needed": pd.array(np.where(ok, need, np.nan), dtype="Float64").astype("Int64"),
+        "comparison_accounts": pd.array(np.where(ok, n - need, np.nan), dtype="Float64").astype("Int64"),
+        "eligible_accounts": n,
+    })
+    out.update({"design": design, "sd": sd, "drift": drift, "drift_se": se,
+                "drift_lower": drift - crit * se, "drift_upper": drift + crit * se,
+                "mde_half": float(k * sd * math.sqrt(4.0 / n)), "k": float(k)})
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class RolloutStudy:
+    """The rollout study of notebook 03, or why the data do not allow one.
+
+    Built by :func:`rollout_study`. When ``available``, ``roles`` and ``rollout`` are
+    :func:`rollout_accounts` and :func:`rollout_panel`. Otherwise ``missing`` says what to
+    provide (``"not available: provide accounts with account_id, kam_start ..."``), and the
+    study still shows what the data allow: the data ``window`` and, from the book's own
+    variability, a ``design`` table of how many key accounts a rollout would need for a lift
+    to be measurable, with the *placebo* before/after (what a naive before/after would report
+    with no programme at all).
+
+    Attributes
+    ----------
+    available : bool
+    roles, rollout : DataFrame or None
+        As :func:`rollout_accounts` and :func:`rollout_panel` (None when not available).
+    missing : str
+        ``""`` when available; else ``"not available: provide ..."``.
+    reason : str
+        Why the study is not available (``""`` when it is).
+    window : DataFrame
+        ``item, value`` (text): the data window and what the accounts table holds.
+    design : DataFrame or None
+        Only when not available (and the data allow it): ``lift`` (relative lift of the key
+        accounts' total outcome, a fraction), ``key_accounts_needed`` (smallest number of key
+        accounts, the other eligible accounts as comparison, for a 2x2 difference-in-differences
+        to detect the lift at level ``alpha`` with probability ``power``; NA when no split of
+        the eligible accounts can), ``comparison_accounts``, ``eligible_accounts``.
+    settings : mapping
+        ``outcome, baseline_periods, post_periods, entry_grace, freq, alpha, power`` and the
+        design's figures: ``design_outcome`` (revenue when the data have no gross margin),
+        ``placebo_rollout`` (the pseudo rollout period), ``change_sd`` (per-account spread of
+        the money-weighted change: sqrt(sum((after_i - R base_i)^2) / (N - 1)) / mean(base),
+        R = sum(after) / sum(base)), ``placebo_drift`` (R - 1) with
+        ``placebo_drift_se/_lower/_upper``, ``mde_half`` (smallest detectable lift with half
+        the eligible accounts in the programme), ``design_note`` (why no design, if none).
+
+    References
+    ----------
+    Bloom, H. S. (1995). Minimum detectable effects: a simple way to report the statistical
+    power of experimental designs. *Evaluation Review* 19(5), 547-556.
+    """
+
+    available: bool
+    roles: pd.DataFrame | None
+    rollout: pd.DataFrame | None
+    missing: str
+    reason: str
+    window: pd.DataFrame
+    design: pd.DataFrame | None
+    settings: dict = field(default_factory=dict)
+
+    @property
+    def first_rollout(self):
+        """The first rollout period (Timestamp), or None when not available."""
+        if not self.available:
+            return None
+        return self.rollout["kam_start"].min()
+
+    def _unit(self, n: int = 2) -> str:
+        words = _PERIOD_WORDS.get(self.settings.get("freq"), ("period", "periods"))
+        return words[0] if n == 1 else words[1]
+
+    @property
+    def drift_sentence(self) -> str:
+        """The placebo before/after in words ("" without a design)."""
+        s = self.settings
+        if "placebo_drift" not in s:
+            return ""
+        level = f"{1 - s['alpha']:.0%}"
+        what = s["design_outcome"].replace("_", " ")
+        if s["design_outcome"] != s["outcome"]:
+            what += f" (no {s['outcome'].replace('_', ' ')} in the data)"
+        return (f"Without any programme, the {s['eligible_accounts']:,} accounts that were customers through the "
+                f"{s['baseline_periods']} {self._unit()} before {s['placebo_rollout']:%Y-%m} changed their "
+                f"total {what} per {self._unit(1)} by {s['placebo_drift']:+.1%} ({level} CI "
+                f"{s['placebo_drift_lower']:+.1%} to {s['placebo_drift_upper']:+.1%}) in the "
+                f"{s['post_periods']} {self._unit(s['post_periods'])} after it, against that baseline: a naive "
+                f"before/after of a programme started then would have counted this as its effect.")
+
+    @property
+    def headline(self) -> str:
+        """One sentence for the index: what is missing, and what a rollout would need."""
+        if self.available:
+            n_key = int((self.roles["role"] == "key account").sum())
+            n_cmp = int((self.roles["role"] == "comparison").sum())
+            return (f"Rollout study: {n_key} key account{'' if n_key == 1 else 's'} from {self.first_rollout:%Y-%m} "
+                    f"against {n_cmp} comparison account{'' if n_cmp == 1 else 's'}")
+        text = f"ROI not available: {self.reason}; {self.missing.removeprefix('not available: ')}"
+        if self.design is not None and len(self.design):
+            row = self.design.iloc[min(1, len(self.design) - 1)]
+            n_e = int(row["eligible_accounts"])
+            if pd.notna(row["key_accounts_needed"]):
+                text += (f". With this book's variability, a {row['lift']:+.0%} lift would be measurable with "
+                         f"about {int(row['key_accounts_needed'])} key accounts of {n_e:,} eligible")
+            else:
+                text += (f". With this book's variability, no split of its {n_e:,} eligible accounts could "
+                         f"measure a {row['lift']:+.0%} lift (the smallest is {self.settings['mde_half']:+.0%})")
+        return text
+
+    def summary(self, alpha: float | None = None) -> pd.DataFrame:
+        """Tidy design figures: ``term, estimate, std_err, ci_lower, ci_upper``.
+
+        Terms ``placebo_drift`` (change of the eligible accounts' total outcome with no
+        programme, a fraction), ``change_sd`` and ``mde_half_split``; empty without a design.
+        """
+        s = self.settings
+        cols = ["term", "estimate", "std_err", "ci_lower", "ci_upper"]
+        if "placebo_drift" not in s:
+            return pd.DataFrame(columns=cols)
+        alpha = s["alpha"] if alpha is None else _check_alpha(alpha, "RolloutStudy.summary")
+        crit = stats.t.ppf(1 - alpha / 2, s["eligible_accounts"] - 1)
+        d, se = s["placebo_drift"], s["placebo_drift_se"]
+        return pd.DataFrame([
+            ["placebo_drift", d, se, d - crit * se, d + crit * se],
+            ["change_sd", s["change_sd"], np.nan, np.nan, np.nan],
+            ["mde_half_split", s["mde_half"], np.nan, np.nan, np.nan],
+        ], columns=cols)
+
+    def plot(self, ax=None):
+        """Smallest detectable lift against the number of key accounts (the design).
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+            The minimum detectable lift of the outcome for 2 .. N-2 key accounts out of the N
+            eligible (the rest as comparison), with the design's target lifts as dotted
+            lines; a note instead when there is no design.
+        """
+        ax = _new_axes(ax)
+        s = self.settings
+        if "placebo_drift" not in s:
+            note = s.get("design_note") or ("the rollout study is available" if self.available
+                                            else "no design")
+            ax.text(0.5, 0.5, f"Design not available: {note}", ha="center", va="center", wrap=True,
+                    transform=ax.transAxes)
+            ax.set_axis_off()
+            return ax
+        n = s["eligible_accounts"]
+        n_k = np.arange(2, n - 1)
+        mde = s["design_k"] * s["change_sd"] * np.sqrt(1.0 / n_k + 1.0 / (n - n_k))
+        ax.plot(n_k, 100 * mde, color="C0", label="smallest detectable lift")
+        for lift in self.design["lift"]:
+            ax.axhline(100 * lift, color="0.5", linestyle=":", linewidth=1)
+            ax.annotate(f"{lift:+.0%}", xy=(n_k[-1], 100 * lift), xytext=(2, 2), textcoords="offset points",
+                        fontsize="small", color="0.4", ha="right", va="bottom")
+        top = max(100 * float(self.design["lift"].max()) * 2.5, 100 * s["mde_half"] * 1.5)
+        ax.set_ylim(0, min(float(np.nanmax(100 * mde)), top))
+        ax.set_xlabel("key accounts in the programme (the other eligible accounts as comparison)")
+        ax.set_ylabel("smallest detectable lift (%)")
+        return ax
+
+    def _repr_html_(self) -> str:
+        if self.available:
+            return f"<p>{html.escape(self.headline)}.</p>"
+        parts = [f"<p><strong>{html.escape(self.missing)}</strong></p>",
+                 f"<p>Why: {html.escape(self.reason)}. The return on the programme is measured by comparing "
+                 f"key accounts before and after they entered it with comparable accounts outside it; without "
+                 f"the dates, no account can be placed before or after.</p>",
+                 "<h4>The data</h4>", self.window.to_html(index=False, escape=True)]
+        if self.design is not None:
+            s = self.settings
+            show = self.design.assign(lift=self.design["lift"].map(lambda v: f"{v:+.0%}")).astype(object)
+            show = show.where(self.design.notna(), "no split can")
+            parts += ["<h4>What a rollout would need</h4>",
+                      f"<p>{html.escape(self.drift_sentence)}</p>",
+                      f"<p>Accounts' changes against their baseline spread by {s['change_sd']:.1%} per account "
+                      f"(weighted by their size, as the programme's value in money is). A difference-in-differences "
+                      f"compares the key accounts' change with the comparison accounts', so its standard error is "
+                      f"that spread times sqrt(1/key + 1/comparison). The table gives the fewest key accounts (the "
+                      f"rest of the {s['eligible_accounts']:,} eligible as comparison) for each lift to be detected "
+                      f"at the {s['alpha']:.0%} level with {s['power']:.0%} probability (Bloom 1995), if the key "
+                      f"accounts were a typical draw of the eligible ones ('no split can': not even half of "
+                      f"them in the programme would do). Key accounts chosen among the largest give a noisier "
+                      f"estimate; more months after the rollout give a steadier one.</p>",
+                      show.to_html(index=False, escape=True, na_rep="")]
+        elif self.settings.get("design_note"):
+            note = html.escape(self.settings["design_note"])
+            parts.append(f"<p>What a rollout would need: not computable ({note}).</p>")
+        return "".join(parts)
+
+
+def rollout_study(panel: pd.DataFrame, accounts: pd.DataFrame | None = None, *,
+                  outcome: str = "revenue", comparison: str = "same_segments",
+                  rollout_dates=None, baseline_periods: int = 12, entry_grace: int = 3,
+                  freq: str | None = None, alpha: float = 0.05, power: float = 0.8,
+                  post_periods: int = 12, lifts=(0.05, 0.10, 0.20)) -> RolloutStudy:
+    """The rollout study's accounts and panel, or a clear "not available" with what can be shown.
+
+    One call for notebook 03: when some key account enters the programme after the first
+    period of the data, returns :func:`rollout_accounts` and :func:`rollout_panel`. When no
+    account has a ``kam_start`` (a ledger-only client), or every key account entered in or
+    before the first period, returns ``available=False`` with what to provide and, from the
+    data alone, the window and a design: the placebo before/after and how many key accounts
+    a rollout would need for a lift to be measurable.
+
+    The design takes a pseudo rollout ``post_periods`` periods before the data's end, the
+    ``baseline_periods`` before it as baseline, and the accounts :func:`rollout_accounts`
+    would admit (customers when the baseline began, with a positive baseline, still buying
+    just before the pseudo rollout). Each account's change in index,
+    ``mean(outcome after) / baseline - 1``, is what a 2x2 difference-in-differences compares
+    between key and comparison accounts; with its standard deviation s, the smallest lift
+    detectable at level alpha with probability ``power`` for n_k key and n_c comparison
+    accounts is ``(z_{1-alpha/2} + z_power) * s * sqrt(1/n_k + 1/n_c)`` (Bloom 1995).
+
+    Parameters
+    ----------
+    panel, accounts, outcome, comparison, rollout_dates, baseline_periods, entry_grace
+        As :func:`rollout_accounts`.
+    freq : {"M", "Q"}, optional
+        The panel's frequency: periods in which no account bought still count (without it,
+        the periods are those present in the panel) and the words of the text.
+    alpha : float, default 0.05
+    power : float, default 0.8
+        Probability of detecting a lift of the design's size.
+    post_periods : int, default 12
+        Periods after the pseudo rollout in the design (fewer when the data are short).
+    lifts : sequence of float, default (0.05, 0.10, 0.20)
+        Relative lifts of the outcome index in the design table.
+
+    Returns
+    -------
+    RolloutStudy
+
+    Raises
+    ------
+    DataValidationError, ParameterError
+        As :func:`rollout_accounts`, for anything else than missing rollout dates.
+
+    References
+    ----------
+    Bloom, H. S. (1995). Minimum detectable effects. *Evaluation Review* 19(5), 547-556.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from kamtools.roi import rollout_study
+    >>> months = pd.date_range("2023-01-01", periods=24, freq="MS")
+    >>> panel = pd.DataFrame({"account_id": [f"a{i}" for i in range(8) for _ in months],
+    ...                       "period": list(months) * 8,
+    ...                       "revenue": [100.0 + 10 * (i % 3) + (t % 2) for i in range(8) for t in range(24)]})
+    >>> study = rollout_study(panel, freq="M")
+    >>> study.available, study.missing.startswith("not available: provide accounts with account_id, kam_start")
+    (False, True)
+    """
+    func = "rollout_study"
+    alpha = _check_alpha(alpha, func)
+    if not (isinstance(power, (int, float)) and 0 < power < 1):
+        raise ParameterError(f"The 'power' parameter of {func} must be in (0, 1). Got {power!r} instead.")
+    post_periods = _check_int(post_periods, "post_periods", func, 1)
+    if freq is not None:
+        freq = str(freq).upper()
+        if freq not in _PERIOD_ALIAS:
+            raise ParameterError(f"The 'freq' parameter of {func} must be None, 'M' or 'Q'. Got {freq!r} instead.")
+    try:
+        lifts = tuple(float(v) for v in lifts)
+    except (TypeError, ValueError):
+        raise ParameterError(
+            f"The 'lifts' parameter of {func} must be a list of fractions. Got {lifts!r} instead.") from None
+    if not lifts or not all(0 < v for v in lifts):
+        raise ParameterError(f"The 'lifts' parameter of {func} must be positive fractions. Got {lifts!r} instead.")
+    _check_frame(panel, "panel", func, ["account_id", "period", outcome])
+    settings = {"outcome": outcome, "baseline_periods": int(baseline_periods), "post_periods": post_periods,
+                "entry_grace": int(entry_grace), "freq": freq, "alpha": alpha, "power": float(power)}
+
+    has_table = isinstance(accounts, pd.DataFrame) and "account_id" in accounts.columns
+    starts = (pd.to_datetime(accounts["kam_start"], errors="coerce")
+              if has_table and "kam_start" in accounts.columns else pd.Series(dtype="datetime64[ns]"))
+    has_dates = bool(starts.notna().any())
+    if not has_dates and accounts is None and "periods_since_kam" in panel.columns:
+        has_dates = bool(pd.to_numeric(panel["periods_since_kam"], errors="coerce").notna().any())
+    try:
+        roles = rollout_accounts(panel, accounts, outcome=outcome, comparison=comparison,
+                                 rollout_dates=rollout_dates, baseline_periods=baseline_periods,
+                                 entry_grace=entry_grace)
+    except DataValidationError as exc:
+        if has_dates and "enters the programme" not in str(exc):
+            raise
+        error = exc
+    else:
+        rollout = rollout_panel(panel, accounts, outcome=outcome, comparison=comparison,
+                                rollout_dates=rollout_dates, baseline_periods=baseline_periods,
+                                entry_grace=entry_grace)
+        window = _window_table(panel, accounts, freq)
+        return RolloutStudy(True, roles, rollout, "", "", window, None, settings)
+
+    words = _PERIOD_WORDS.get(freq, ("period", "periods"))
+    first = pd.to_datetime(panel["period"]).min()
+    if not has_dates:
+        flagged = 0
+        if has_table and "is_key_account" in accounts.columns:
+            flagged = int(accounts["is_key_account"].astype("boolean").fillna(False).sum())
+        reason = ("the programme's return cannot be measured without rollout dates"
+                  + (f" ({flagged:,} {'account is' if flagged == 1 else 'accounts are'} marked as key accounts, "
+                     "none with a kam_start)" if flagged else
+                     " (no account has a kam_start)"))
+        missing = _PROVIDE_KAM_START
+    else:
+        reason = (f"every key account entered the programme in or before the first {words[0]} of the data "
+                  f"({first:%Y-%m}), so there is no before to compare with")
+        missing = (f"not available: provide transactions from at least {baseline_periods} {words[1]} before the "
+                   f"first kam_start, or accounts with the kam_start of accounts that entered later")
+    design = _rollout_design(panel, outcome=outcome, baseline_periods=int(baseline_periods),
+                             post_periods=post_periods, entry_grace=int(entry_grace), freq=freq, alpha=alpha,
+                             power=float(power), lifts=lifts)
+    if "design" in design:
+        settings.update({"design_outcome": design["outcome"], "placebo_rollout": design["rollout"],
+                         "post_periods": design["post"], "eligible_accounts": design["eligible"],
+                         "change_sd": design["sd"],
+                         "placebo_drift": design["drift"], "placebo_drift_se": design["drift_se"],
+                         "placebo_drift_lower": design["drift_lower"], "placebo_drift_upper": design["drift_upper"],
+                         "mde_half": design["mde_half"], "design_k": design["k"]})
+    else:
+        settings["design_note"] = design["note"]
+    window = _window_table(panel, accounts, freq, n_periods=len(design["periods"]),
+                           eligible=design["eligible"] if "design" in design else None,
+                           baseline_periods=int(baseline_periods))
+    settings["error"] = str(error)
+    return RolloutStudy(False, None, None, missing, reason, window, design.get("design"), settings)
+
+
+def _window_table(panel, accounts, freq, *, n_periods=None, eligible=None, baseline_periods=12) -> pd.DataFrame:
+    """``item, value`` (text): the data window and what the accounts table holds."""
+    per = pd.to_datetime(panel["period"])
+    words = _PERIOD_WORDS.get(freq, ("period", "periods"))
+    n_periods = per.nunique() if n_periods is None else n_periods
+    rows = [("first period", f"{per.min():%Y-%m}"), ("last period", f"{per.max():%Y-%m}"),
+            (words[1], f"{n_periods:,}"), ("accounts in the ledger", f"{panel['account_id'].nunique():,}")]
+    has_table = isinstance(accounts, pd.DataFrame) and "account_id" in accounts.columns
+    if has_table and "is_key_account" in accounts.columns:
+        flagged = int(accounts["is_key_account"].astype("boolean").fillna(False).sum())
+        rows.append(("accounts marked as key accounts (is_key_account)", f"{flagged:,}"))
+    n_start = (int(pd.to_datetime(accounts["kam_start"], errors="coerce").notna().sum())
+               if has_table and "kam_start" in accounts.columns else 0)
+    rows.append(("accounts with a KAM start date (kam_start)", f"{n_start:,}"))
+    if eligible is not None:
+        rows.append((f"accounts eligible for a rollout study (customers for {baseline_periods} {words[1]} "
+                     "and still buying)", f"{eligible:,}"))
+    return pd.DataFrame(rows, columns=["item", "value"])
 
 
 def kam_margin_rate(rollout: pd.DataFrame) -> float:
