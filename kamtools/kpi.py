@@ -422,13 +422,34 @@ class _PanelGrid:
     per_codes: np.ndarray  # per panel row
 
 
-def _panel_grid(panel, *, account, period, revenue, active, margin=None) -> _PanelGrid:
+def _panel_grid(panel, *, account, period, revenue, active, margin=None, freq=None) -> _PanelGrid:
+    """Account × period arrays of the panel.
+
+    Without ``freq`` the periods are those present in the panel. With ``freq`` they are every ``freq``
+    period start from the first to the last present: a period in which no account bought (a sparse
+    ledger) is a column of zeros, so windows and "previous period" count calendar periods, not rows.
+    """
     _require_columns(panel, "panel", [account, period, revenue])
     if panel.empty:
         raise DataValidationError("panel: the panel has no rows.")
     per = _dates(panel[period], "panel", period)
     acc_codes, accounts = pd.factorize(panel[account], sort=True)
-    per_codes, periods = pd.factorize(per, sort=True)
+    if freq is None:
+        per_codes, periods = pd.factorize(per, sort=True)
+    else:
+        starts = per.dt.to_period(freq).dt.start_time
+        off = per.notna().to_numpy() & (starts != per).to_numpy()
+        if off.any():
+            rows = panel.index[off][:3].tolist()
+            firsts = [str(v.date()) for v in per[off][:3]]
+            raise DataValidationError(
+                f"panel: column {period!r} must hold {freq!r} period starts; {int(off.sum()):,} of "
+                f"{len(panel):,} rows do not (rows {', '.join(map(str, rows))}: {firsts}). "
+                f"Build the panel at freq={freq!r}."
+            )
+        periods = pd.period_range(per.min(), per.max(), freq=freq).start_time if per.notna().any() \
+            else pd.DatetimeIndex([])
+        per_codes = periods.get_indexer(per)
     bad = (acc_codes < 0) | (per_codes < 0)
     if bad.any():
         rows = panel.index[bad][:3].tolist()
@@ -1848,8 +1869,11 @@ def kpi_table(
         ``.tables`` (or a mapping) of canonical tables; absent tables are
         missing keys.
     panel : DataFrame
-        Account × period panel (``kamtools.panel.build_panel`` at ``freq``),
-        every period present; the accounts of the panel are the universe.
+        Account × period panel (``kamtools.panel.build_panel`` at ``freq``);
+        the accounts of the panel are the universe. Periods are ``freq``
+        period starts; a period missing from the panel between its first and
+        last (no account bought in it, as in a small, sparse ledger) counts
+        as a period with no revenue and no activity.
     freq : {"M", "Q", "W", "Y", "D"}
         Period length of the panel.
     cadence : mapping, optional
@@ -1914,17 +1938,10 @@ def kpi_table(
         per = per[(per <= cut).to_numpy()]
         if panel.empty:
             raise _must(func, "as_of", f"on or after the first panel period ({per.min()})", str(as_of))
+    # every period from the first to the last, also those in which no account bought (a sparse ledger)
     pgrid = _panel_grid(panel, account=account, period=period, revenue="revenue", active="active",
-                        margin="gross_margin")
+                        margin="gross_margin", freq=f)
     periods = pgrid.periods
-    expected = pd.period_range(periods[0], periods[-1], freq=f).start_time
-    if len(expected) != len(periods) or not (expected == periods).all():
-        missing = expected.difference(periods)[:3]
-        raise DataValidationError(
-            f"panel: column {period!r} must hold every {f!r} period start from {periods[0].date()} to "
-            f"{periods[-1].date()}; {len(expected.symmetric_difference(periods))} do not match "
-            f"(e.g. missing {[str(m.date()) for m in missing]}). Build the panel at freq={f!r}."
-        )
     last_day = (periods[-1].to_period(f) + 1).start_time - pd.Timedelta(days=1)
     as_of_ts = last_day if as_of is None else min(_timestamp(as_of, func, "as_of"), last_day)
     ends = [(p.to_period(f) + 1).start_time - pd.Timedelta(days=1) for p in periods]
@@ -2244,6 +2261,17 @@ def _trend(delta: np.ndarray, tolerance: float):
     return trend, arrow
 
 
+def _previous_period(values: pd.Series) -> pd.Series:
+    """The period before each value among the distinct values (missing for the first).
+
+    A position lookup rather than ``Series.map``: mapping through an empty Series (data with a single
+    period) casts the dates to float in pandas 3 ("Cannot cast DatetimeArray to dtype float64").
+    """
+    periods = pd.Index(values.unique()).sort_values()
+    pos = periods.get_indexer(values)
+    return pd.Series(periods.take(np.maximum(pos - 1, 0)), index=values.index).where(pos > 0)
+
+
 def health_score(
     measures: pd.DataFrame,
     weights,
@@ -2336,9 +2364,7 @@ def health_score(
         names = [nm if nm is not None else f"_key{i}" for i, nm in enumerate(idx.names)]
         keys = [nm for nm in names if nm != period]
         flat = out.set_axis(idx.set_names(names)).reset_index()
-        periods = pd.Index(flat[period].unique()).sort_values()
-        before = pd.Series(periods[:-1], index=periods[1:])
-        flat["_prev"] = flat[period].map(before)
+        flat["_prev"] = _previous_period(flat[period])
         lookup = flat[keys + [period, "score", "band"]].rename(
             columns={period: "_prev", "score": "previous_score", "band": "previous_band"})
         merged = flat[keys + ["_prev"]].merge(lookup, on=keys + ["_prev"], how="left")
@@ -2398,9 +2424,7 @@ def accounts_turned_red(
         one row per turn to red, the lowest scores first within a period.
     """
     flat = _health_long(health_by_period, account, period)
-    periods = pd.Index(flat[period].unique()).sort_values()
-    before = pd.Series(periods[:-1], index=periods[1:])
-    flat["_prev"] = flat[period].map(before)
+    flat["_prev"] = _previous_period(flat[period])
     cols = [account, period, "band"] + (["score"] if "score" in flat.columns else [])
     look = flat[cols].rename(columns={period: "_prev", "band": "_pb", "score": "_ps"})
     m = flat.merge(look, on=[account, "_prev"], how="left")
@@ -3007,7 +3031,9 @@ def turned_red_table(
     A turn to red is a period whose band is red after an amber or green one
     (:func:`accounts_turned_red`). ``main_driver`` is the measure whose weighted
     change, ``wⱼ (xⱼ(t) − xⱼ(t−1)) / Σw``, fell most in that period — among
-    measures present in both periods.
+    measures present in both periods. The lookback counts the periods of
+    ``health`` up to ``period``; with none (no account has a score yet, as on
+    a ledger shorter than a year) the table is empty.
 
     Returns
     -------
@@ -3021,9 +3047,10 @@ def turned_red_table(
     p = _timestamp(period, "turned_red_table", "period")
     flat = _health_long(health, account, "period")
     periods = pd.DatetimeIndex(sorted(flat["period"].unique()))
-    if p not in periods:
-        raise _must("turned_red_table", "period", "a period of health", str(period))
-    first = periods[max(0, periods.get_loc(p) - lb + 1)]
+    # the lookback: the last ``lb`` periods of health up to ``period`` (a period without any health score,
+    # as on a short ledger with no measure yet, has no turn: the table is then empty, not an error)
+    upto = periods[periods <= p]
+    first = upto[max(0, len(upto) - lb)] if len(upto) else p
     turns = accounts_turned_red(flat, account=account)
     turns = turns.loc[(turns["period"] >= first) & (turns["period"] <= p)]
     turns = turns.loc[_in_scope(pd.Index(turns[account]), scope)]
@@ -3031,9 +3058,9 @@ def turned_red_table(
     turns = turns.sort_values("period", kind="stable").drop_duplicates(account, keep="last")
     w = pd.Series(dict(weights) if isinstance(weights, Mapping) else weights, dtype=float)
     cols = [c for c in w.index if c in measures.columns]
-    before = pd.Series(periods[:-1], index=periods[1:])
+    pos = periods.get_indexer(turns["period"])  # a turn always has a previous period (pos >= 1)
     now_idx = pd.MultiIndex.from_arrays([turns[account], turns["period"]])
-    prev_idx = pd.MultiIndex.from_arrays([turns[account], turns["period"].map(before)])
+    prev_idx = pd.MultiIndex.from_arrays([turns[account], periods.take(np.maximum(pos - 1, 0))])
     x_now = measures[cols].reindex(now_idx).to_numpy(dtype=float)
     x_prev = measures[cols].reindex(prev_idx).to_numpy(dtype=float)
     change = (x_now - x_prev) * w[cols].to_numpy() / w.sum()
@@ -3241,11 +3268,26 @@ class KpiHealthReport:
                 f"{self.n_red} red, {self.n_amber} amber, {self.n_green} green)</p>")
 
 
-def _headline(n_flag: int, n: int, label: str, nrr: float) -> str:
+_UNITS = {"M": "months", "Q": "quarters", "W": "weeks", "Y": "years", "D": "days"}
+
+
+def _headline(n_flag: int, n: int, label: str, nrr: float, short: str = "") -> str:
     nrr_text = f"portfolio NRR {nrr:.0%}" if np.isfinite(nrr) else "portfolio NRR not known yet"
     if n == 0:
-        return f"No {label} could be scored; {nrr_text}"
+        return f"No {label} could be scored{': ' + short if short else ''}; {nrr_text}"
     return f"{n_flag} of {n} {label} amber or red; {nrr_text}"
+
+
+def _short_ledger(first, period: pd.Timestamp, f: str, window: str) -> str:
+    """Why a ledger is too short for the ledger's health measures (NRR, GRR), or "" when it is not."""
+    have = len(pd.period_range(first, period, freq=f))
+    w = _PERIODS_PER_YEAR[f] if window == TRAILING_WINDOW else 1
+    if have >= 2 * w:
+        return ""
+    unit = _UNITS[f]
+    what = f"the last {w} {unit} with the {w} before" if w > 1 else f"the last {unit[:-1]} with the one before"
+    return (f"the ledger's measures (NRR, GRR) compare {what}, so they need {2 * w} {unit} of ledger; this one "
+            f"has {have} up to {period:%Y-%m}")
 
 
 def kpi_health_report(
@@ -3380,6 +3422,8 @@ def kpi_health_report(
     nrr_row = dashboard.loc[dashboard["kpi"] == "nrr", "this_period"]
     nrr = float(nrr_row.iloc[0]) if len(nrr_row) else float("nan")
     n_scored = int(len(health_now))
+    first = _dates(panel["period"], "panel", "period").min()
+    short = _short_ledger(first, period, f, window) if n_scored == 0 and pd.notna(first) else ""
     settings = {"freq": f, "window": window, "churn_gap": churn_gap, "cadence": dict(cadence or {}),
                 "tier": tier, "key_account_tier": key_account_tier, "weights": dict(weights),
                 "rules": {m: all_rules[m] for m in weights}, "bands": tuple(bands), "tolerance": tolerance,
@@ -3389,7 +3433,7 @@ def kpi_health_report(
         period=period, as_of=period_end, kpis=kpis, availability=availability, dashboard=dashboard,
         measures=measures, health=health, health_now=health_now, turned_red=turned, managers=managers,
         scope=scope_ids, scope_label=label, n_scored=n_scored, n_red=n_red, n_amber=n_amber, n_green=n_green,
-        nrr=nrr, headline=_headline(n_red + n_amber, n_scored, label, nrr), settings=settings,
+        nrr=nrr, headline=_headline(n_red + n_amber, n_scored, label, nrr, short), settings=settings,
     )
 
 
@@ -3646,6 +3690,10 @@ def clv_overview(
         bg, penalizer = _fit_bgnbd(_clv, rfm, penalizer, notes, attempt)
     gg = attempt("Gamma-Gamma", lambda: _clv.GammaGamma(penalizer=penalizer).fit(rfm)) if bg is not None else None
     out = rfm[["frequency", "recency", "T", "monetary_value"]].copy()
+    # the settings live on the overview (time_unit, as_of), not in attrs: the RFM's attrs hold Timestamps,
+    # which a stored table (parquet metadata is JSON) cannot carry; with an accounts table the join below
+    # dropped them already, on a ledger alone they stayed
+    out.attrs = {}
     paid = pd.to_numeric(tx["revenue"], errors="coerce")
     out["last_purchase"] = days.loc[(paid > 0).to_numpy()].groupby(tx.loc[(paid > 0).to_numpy(), account]).max() \
         .reindex(out.index)

@@ -659,7 +659,9 @@ def write_tables_xlsx(path, sheets) -> Path:
             ws.column_dimensions[letter].width = min(max(width, len(str(col))) + 3, 60)
             if fmt is None and not (pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series)):
                 continue
-            risky = text.str.startswith(_TEXT_TRIGGERS) & series.map(lambda v: isinstance(v, str))
+            # an empty column maps to its own dtype (dates, not booleans): cast the text test to bool
+            is_text = series.map(lambda v: isinstance(v, str)).astype(bool)
+            risky = text.str.startswith(_TEXT_TRIGGERS).fillna(False).astype(bool) & is_text
             column_cells = ws[letter][1:]
             if fmt is not None:
                 for cell in column_cells:

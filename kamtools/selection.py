@@ -580,6 +580,33 @@ def _warn_uncovered(cov: np.ndarray, index: pd.Index, func: str) -> None:
                       f"({_names(list(index[none]))}); their score is NaN.", UserWarning, stacklevel=3)
 
 
+def _without_variation(values: np.ndarray, kinds) -> tuple[np.ndarray, np.ndarray]:
+    """Criteria (columns) with values but fewer than two distinct ones, where the normalisation needs two.
+
+    ``kinds`` per criterion: ``"fixed"`` (a constant is fine on a fixed scale), ``"rank"``/``"minmax"`` (a
+    constant cannot be ranked or min–max scaled) or ``"vector"`` (TOPSIS: a constant puts every account at
+    the ideal and the anti-ideal alike, so it moves no one). Returns the mask and the constant values.
+    """
+    avail = ~np.isnan(values)
+    has = avail.any(axis=0)
+    lo = np.where(avail, values, np.inf).min(axis=0) if values.size else np.full(values.shape[1], np.inf)
+    hi = np.where(avail, values, -np.inf).max(axis=0) if values.size else np.full(values.shape[1], -np.inf)
+    needs = np.array([k != "fixed" for k in kinds], dtype=bool)
+    return has & needs & (hi <= lo), np.where(has, lo, np.nan)
+
+
+def _dropped_notes(without_values: list, without_variation: dict) -> list[str]:
+    """The stated rule for weighted criteria that cannot rank anyone, in words (for the report)."""
+    notes = []
+    if without_values:
+        notes.append(f"{_names(without_values, 12, quote=False)}: no value for any candidate; "
+                     "weight redistributed over the other criteria")
+    for c, v in without_variation.items():
+        notes.append(f"{c}: the same value ({v:,.4g}) for every candidate with a value, so it cannot rank "
+                     "them; weight redistributed over the other criteria")
+    return notes
+
+
 # ============================================================================================ scoring
 def weighted_sum(matrix: pd.DataFrame, weights, *, criteria_types=None, normalisation="minmax",
                  scale=(1, 5)) -> pd.Series:
@@ -848,7 +875,8 @@ def account_criteria(dataset, panel: pd.DataFrame, config=None, *, as_of=None, d
         cost_to_serve, cost_to_serve_rate, product_fit, strategic_value, relationship_strength,
         renewal_likelihood, logo_appeal``. Currency per year; rates are fractions. A criterion the data do
         not allow is NaN, never 0. ``attrs`` records ``as_of``, the discount rate, the portfolio retention
-        and the lifetime-value source.
+        with the number of accounts it is measured on (``portfolio_retention_base``) and the
+        lifetime-value source.
 
     Notes
     -----
@@ -966,6 +994,9 @@ def account_criteria(dataset, panel: pd.DataFrame, config=None, *, as_of=None, d
             if col in acc.columns else np.nan
     out.attrs.update({
         "as_of": as_of, "discount_rate": d, "portfolio_retention": portfolio_retention,
+        # the accounts the retention stands on (active in the previous 12 months): on a small ledger a
+        # handful, so a retention of 0 (no one came back) makes every lifetime value 0
+        "portfolio_retention_base": int(act_prev.sum()) if covers_prev else 0,
         "lifetime_value_source": clv_source,
         "window": f"({cur_start:%Y-%m-%d}, {as_of:%Y-%m-%d}]",
     })
@@ -1168,15 +1199,20 @@ class SelectionResult:
             ``matrix`` (the eligible, scored accounts in rank order, weighted criteria only), ``weights``
             (normalised), ``method``, ``criteria_types`` and, for the weighted sum, ``normalisation`` and
             ``scale``. In rank order, ties are broken as the selection broke them (by revenue). Weighted
-            criteria with no value in the pool are left out (the scores are the same: their weight was
-            redistributed over the others).
+            criteria with no value in the pool, or without variation in it, are left out (the scores are
+            the same: their weight was redistributed over the others).
         """
         t = self.table
         keep = t["eligible"].to_numpy(dtype=bool) & t["score"].notna().to_numpy()
-        # criteria without any value in the pool carry no information (their weight was redistributed):
-        # left out, so that robustness draws weights only for criteria that can move the ranking
-        has = t.loc[keep, list(self.weights.index)].notna().any()
-        w = self.weights[has.to_numpy()]
+        # criteria without any value in the pool, or with one value for all, carry no information (their
+        # weight was redistributed): left out, so that robustness draws weights only for criteria that can
+        # move the ranking
+        used = self.settings.get("weights_used")
+        if used is None:
+            has = t.loc[keep, list(self.weights.index)].notna().any()
+            w = self.weights[has.to_numpy()]
+        else:
+            w = self.weights[self.weights.index.isin(list(used))]
         w = w / w.sum()
         crit = list(w.index)
         out = {"matrix": t.loc[keep, crit], "weights": w.to_dict(), "method": self.method,
@@ -1250,7 +1286,12 @@ def select_key_accounts(criteria: pd.DataFrame, weights=None, *, max_key_account
     over its available criteria, and ``coverage`` is the share of the weights (as set) it has values for.
     A weighted criterion with no value for any account of the pool is scored without (the same rule for
     the whole pool; listed in ``settings["criteria_without_values"]``, the weights that act in
-    ``settings["weights_used"]``). Ranks break score ties by current revenue, then by table order. The
+    ``settings["weights_used"]``). So is a weighted criterion with the same value for every candidate
+    that has one, unless it is on a fixed scale (it cannot be ranked or min–max scaled and separates no
+    one; e.g. a lifetime value of 0 for all when no account of a small ledger bought twice): listed with
+    its value in ``settings["criteria_without_variation"]``; ``settings["notes"]`` states both rules in
+    words. Called directly, :func:`weighted_sum` and :func:`topsis` refuse such a criterion. Ranks break
+    score ties by current revenue, then by table order. The
     reason for a ``stay``/``join`` account lists the criteria with the largest weighted normalised
     advantage over the best account left out; for a ``leave`` account, the largest disadvantage against
     the last account in the set.
@@ -1304,6 +1345,18 @@ def select_key_accounts(criteria: pd.DataFrame, weights=None, *, max_key_account
     if not has.any():
         raise _perr("criteria", func, "have values for at least one weighted criterion in the candidate pool",
                     f"no values for {_names(prep.criteria, 12)}")
+    # likewise a criterion on which every candidate has the same value (on a small ledger where no account
+    # bought twice, the retention-based lifetime value is 0 for all): it cannot be ranked or min-max scaled
+    # and separates no one, so it is scored without (weight redistributed), named in the settings
+    kinds = (_resolve_normalisation(_subset(norm_all, w), prep.criteria, criteria.columns, func) if method == "wsm"
+             else ["vector"] * len(prep.criteria))
+    flat, const = _without_variation(prep.values[pool], kinds)
+    if not (has & ~flat).any():
+        raise _perr("criteria", func, "vary across the candidate pool for at least one weighted criterion (a "
+                    "criterion with one value ranks no one)", "no variation in " + _names(
+                        [f"{c!r} (all {v:g})" for c, v, f_ in zip(prep.criteria, const, flat) if f_], 12,
+                        quote=False))
+    has = has & ~flat
     used = _Prepared(prep.index, [c for c, h in zip(prep.criteria, has) if h],
                      prep.weights[has] / prep.weights[has].sum(), prep.values[:, has], prep.is_cost[has])
     w_used = dict(zip(used.criteria, used.weights.tolist()))
@@ -1315,6 +1368,8 @@ def select_key_accounts(criteria: pd.DataFrame, weights=None, *, max_key_account
     s = np.full(n, np.nan)
     s[pool] = score.to_numpy(dtype=float)
     coverage = ((~np.isnan(prep.values)).astype(float) @ prep.weights).clip(0.0, 1.0)
+    without_variation = {c: float(v) for c, v, f_ in zip(prep.criteria, const, flat) if f_}
+    without_values = [c for c, h in zip(prep.criteria, has) if not h and c not in without_variation]
     rev = criteria[revenue].to_numpy(dtype=float, na_value=np.nan) if revenue in criteria else None
     order = _ranking_order(s, rev)
     rank = np.empty(n, dtype=int)
@@ -1414,7 +1469,8 @@ def select_key_accounts(criteria: pd.DataFrame, weights=None, *, max_key_account
                 "protect_threshold": threshold, "criteria_types": types_all,
                 "normalisation": norm_all if method == "wsm" else "vector", "scale": scale_all,
                 "n_eligible": int(pool.sum()), "weights_used": w_used,
-                "criteria_without_values": [c for c, h in zip(prep.criteria, has) if not h]}
+                "criteria_without_values": without_values, "criteria_without_variation": without_variation,
+                "notes": _dropped_notes(without_values, without_variation)}
     return SelectionResult(table=table, recommended=recommended, revenue_share=revenue_share,
                            margin_share=margin_share, managers=managers, changes=changes, headline=headline,
                            method=method, weights=pd.Series(prep.weights, index=prep.criteria, name="weight"),
@@ -1650,8 +1706,9 @@ def portfolio_matrix(criteria: pd.DataFrame, *, attractiveness_weights=None, str
         ``table`` columns ``strength_score, attractiveness_score, strength_coverage,
         attractiveness_coverage, quadrant, posture, size``. Quadrants: high attractiveness & high
         strength **Strategic**; high attractiveness & low strength **Star**; low attractiveness & high
-        strength **Status**; low & low **Streamline**. Criteria with no value for any account are left
-        out of their axis (their weight redistributed; listed in ``settings["dropped"]``); an axis with
+        strength **Status**; low & low **Streamline**. Criteria with no value for any account, or with
+        the same value for all (unless on a fixed scale), are left out of their axis (their weight
+        redistributed; listed in ``settings["dropped"]``); an axis with
         no criterion left is NaN and ``settings["note"]`` says which table and columns would provide it
         (the view is then not :attr:`PortfolioView.available`).
 
@@ -1671,11 +1728,22 @@ def portfolio_matrix(criteria: pd.DataFrame, *, attractiveness_weights=None, str
     for name, param, wts in (("attractiveness", "attractiveness_weights", aw),
                              ("strength", "strength_weights", sw)):  # two axes
         full = _weights_series(wts, criteria.columns, func, param=param)
-        # criteria without any value carry no information: their weight is redistributed (stated rule)
+        # criteria without any value carry no information: their weight is redistributed (stated rule);
+        # so do criteria with one value for every account unless on a fixed scale (they cannot be ranked
+        # or min-max scaled)
         has = criteria[list(full.index)].notna().any().to_numpy()
-        dropped[name] = list(full.index[~has])
+        _, norm_full, _ = _criterion_defaults(list(full.index))
+        kinds = _resolve_normalisation(_merge_norm(_subset(normalisation, full), norm_full), list(full.index),
+                                       criteria.columns, func)
+        flat, _ = _without_variation(_numeric_block(criteria, list(full.index), "criteria", func), kinds)
+        dropped[name] = list(full.index[~has | flat])
+        has = has & ~flat
         if not has.any():
-            notes.append(f"{name} not available: provide accounts with {', '.join(full.index)}")
+            if flat.any():
+                notes.append(f"{name} not available: no criterion of it varies across the accounts "
+                             f"({', '.join(full.index)})")
+            else:
+                notes.append(f"{name} not available: provide accounts with {', '.join(full.index)}")
             scores[name] = pd.Series(np.nan, index=criteria.index)
             scores[name + "_coverage"] = np.zeros(len(criteria))
             continue
@@ -2767,9 +2835,11 @@ def criteria_overview(criteria: pd.DataFrame, weights=None, *, eligible=None, no
     DataFrame
         Index ``criterion`` (the :data:`CRITERIA` columns present); ``label, source, type,
         normalisation, weight`` (as set, normalised), ``weight_used`` (the weights that act: those of
-        criteria without any value in the pool redistributed in proportion, as
-        :func:`select_key_accounts` does), ``accounts_with_value, value_rate`` (share of the pool with a
-        value, in [0, 1]), ``description``. The stated missing-value rule: an account's missing criteria
+        criteria without any value in the pool, or with the same value for every candidate unless on a
+        fixed scale, redistributed in proportion, as :func:`select_key_accounts` does),
+        ``accounts_with_value, value_rate`` (share of the pool with a value, in [0, 1]), ``note`` (why a
+        weighted criterion does not act; empty otherwise), ``description``. The stated missing-value
+        rule: an account's missing criteria
         have their weight redistributed over its available criteria; the share of weight available is its
         ``coverage`` in :func:`select_key_accounts`.
     """
@@ -2784,8 +2854,17 @@ def criteria_overview(criteria: pd.DataFrame, weights=None, *, eligible=None, no
     pool = criteria if eligible is None else criteria.loc[_current_mask(eligible, criteria.index, func, "eligible")]
     have = pool[cols].notna().sum()
     has_w = pool[list(w.index)].notna().any()
-    used = w.where(has_w, 0.0)
+    # the rule of select_key_accounts: a weighted criterion without values, or with one value for every
+    # candidate (unless on a fixed scale), is scored without; its weight is redistributed
+    w_kinds = [norm if isinstance(norm, str) else norm.get(c, "minmax") for c in w.index]
+    flat, const = _without_variation(_numeric_block(pool, list(w.index), "criteria", func), w_kinds)
+    flat = pd.Series(flat, index=w.index)
+    used = w.where(has_w & ~flat, 0.0)
     used = used / used.sum() if used.sum() > 0 else used
+    note = pd.Series("", index=w.index, dtype="object")
+    note[(~has_w) & (w > 0)] = "no value for any candidate: weight redistributed"
+    for c, v in zip(w.index[flat & (w > 0)], const[(flat & (w > 0)).to_numpy()]):
+        note[c] = f"the same value ({v:,.4g}) for every candidate: cannot rank them, weight redistributed"
     out = pd.DataFrame({
         "label": [CRITERIA[c].label for c in cols],
         "source": [_SOURCES.get(c, "") for c in cols],
@@ -2795,6 +2874,7 @@ def criteria_overview(criteria: pd.DataFrame, weights=None, *, eligible=None, no
         "weight_used": used.reindex(cols).fillna(0.0).to_numpy(),
         "accounts_with_value": have.to_numpy(dtype=int),
         "value_rate": (have / max(len(pool), 1)).to_numpy(dtype=float),
+        "note": note.reindex(cols).fillna("").to_numpy(dtype=object),
         "description": [CRITERIA[c].description for c in cols],
     }, index=pd.Index(cols, name="criterion"))
     other = [c for c in w.index if c not in cols]
@@ -2803,6 +2883,7 @@ def criteria_overview(criteria: pd.DataFrame, weights=None, *, eligible=None, no
                               "weight": w[other].to_numpy(), "weight_used": used[other].to_numpy(),
                               "accounts_with_value": pool[other].notna().sum().to_numpy(),
                               "value_rate": (pool[other].notna().sum() / max(len(pool), 1)).to_numpy(),
+                              "note": note[other].to_numpy(dtype=object),
                               "description": ""}, index=pd.Index(other, name="criterion"))
         out = pd.concat([out, extra])
     out.attrs["missing_rule"] = ("missing criteria: weight redistributed over the account's available criteria; "
@@ -2974,7 +3055,8 @@ def plot_abc(values, *, cutoffs=(0.8, 0.95), labels=("A", "B", "C"), value_label
         _, ax = plt.subplots(figsize=(7, 5))
     func = "plot_abc"
     arr, _ = _values_array(values, func)
-    cls = abc_classes(arr, cutoffs=cutoffs, labels=labels).to_numpy(dtype=object)
+    # missing values have no class: None, not pd.NA (whose truth value is ambiguous in the comparisons below)
+    cls = abc_classes(arr, cutoffs=cutoffs, labels=labels).to_numpy(dtype=object, na_value=None)
     pos = np.clip(np.nan_to_num(arr, nan=0.0), 0.0, None)
     order = np.argsort(-pos, kind="stable")
     n = pos.size

@@ -567,11 +567,49 @@ def test_kpi_table_cadence_needs_a_parameter():
     assert set(kpis["level"]) == {"portfolio"}
 
 
-def test_kpi_table_refuses_gaps_and_bad_parameters():
+def test_kpi_table_counts_a_month_without_any_purchase_hand_worked():
+    # a small ledger: a buys in January (100) and March (100), b in January only (50); nobody in February,
+    # so the panel has no February row at all. February is still a period:
+    #   cohort of January {a: 100, b: 50}, February revenue 0 -> GRR = NRR = 0 / 150 = 0, renewal 0 of 2,
+    #   revenue churn 1; logo churn: b never buys again (lost), a comes back in March -> 1 of 2 = 0.5.
+    # March: nobody bought in February, so there is no cohort and no GRR row. (Reading the panel's rows as
+    # consecutive periods would compare March with January: GRR = min(100, 100) / 150 = 2/3.)
+    panel = pd.DataFrame({"account_id": ["a", "a", "b"], "revenue": [100.0, 100.0, 50.0],
+                          "period": pd.to_datetime(["2024-01-01", "2024-03-01", "2024-01-01"])})
+    tx = panel.rename(columns={"period": "date"}).assign(date=lambda d: d["date"] + pd.Timedelta(days=4))
+    kpis = kpi.kpi_table({"transactions": tx}, panel, levels=("account", "portfolio"))
+    port = kpis[(kpis["level"] == "portfolio") & (kpis["window"] == "period")].set_index(["period", "kpi"])["value"]
+    feb, mar = pd.Timestamp("2024-02-01"), pd.Timestamp("2024-03-01")
+    assert port[(feb, "grr")] == 0.0 and port[(feb, "nrr")] == 0.0
+    assert port[(feb, "renewal_rate")] == 0.0 and port[(feb, "revenue_churn_rate")] == 1.0
+    assert port[(feb, "logo_churn_rate")] == 0.5
+    assert (mar, "grr") not in port.index
+
+
+def test_kpi_table_gap_in_the_panel_equals_a_period_of_zeros():
+    # two routes: leaving out every row of a period in which no account bought, or listing it with zeros
     tables, panel, periods = _random_world()
-    holes = panel[panel["period"] != periods[3]]
-    with pytest.raises(DataValidationError, match=r"panel: column 'period' must hold every 'M' period start"):
-        kpi.kpi_table(tables, holes)
+    quiet = periods[5]
+    tx = tables["transactions"]
+    tables = {**tables, "transactions": tx[tx["date"].dt.to_period("M").dt.start_time != quiet]}
+    holes = panel[panel["period"] != quiet]
+    zeros = pd.DataFrame({"account_id": holes["account_id"].unique(), "period": quiet, "revenue": 0.0,
+                          "gross_margin": 0.0, "active": False})
+    filled = pd.concat([holes, zeros], ignore_index=True)
+    a = kpi.kpi_table(tables, holes, cadence={"Key": 2, "Core": 1})
+    b = kpi.kpi_table(tables, filled, cadence={"Key": 2, "Core": 1})
+    assert (a["period"] == quiet).any()  # the quiet month has its rows
+    keys = ["level", "group", "window", "period", "kpi"]
+    pd.testing.assert_frame_equal(a.sort_values(keys).reset_index(drop=True),
+                                  b.sort_values(keys).reset_index(drop=True))
+
+
+def test_kpi_table_refuses_periods_off_the_calendar_and_bad_parameters():
+    tables, panel, periods = _random_world()
+    mid_month = panel.assign(period=panel["period"] + pd.Timedelta(days=14))
+    with pytest.raises(DataValidationError, match=r"panel: column 'period' must hold 'M' period starts; "
+                                                  r"\d+ of \d+ rows do not .*Build the panel at freq='M'"):
+        kpi.kpi_table(tables, mid_month)
     with pytest.raises(ParameterError, match=r"The 'freq' parameter of kpi_table must be one of"):
         kpi.kpi_table(tables, panel, freq="fortnight")
     with pytest.raises(ParameterError, match=r"The 'levels' parameter of kpi_table must be a sequence of"):
@@ -659,6 +697,16 @@ def test_health_trend_per_account_over_periods():
     assert second["trend"].to_list() == ["up", "flat", "down"]
     assert second["delta"].to_list() == [10.0, -0.5, -20.0]
     assert h.xs(MONTHS[0], level="period")["trend"].isna().all()  # nothing to compare with
+
+
+def test_health_over_a_single_period_has_no_trend_and_no_turns():
+    # a ledger with one month of health: no previous period (pandas 3 cast the dates to float when the
+    # lookup of previous periods was empty: "Cannot cast DatetimeArray to dtype float64")
+    idx = pd.MultiIndex.from_product([list("xy"), MONTHS[:1]], names=["account_id", "period"])
+    h = kpi.health_score(pd.DataFrame({"m": [30.0, 80.0]}, index=idx), {"m": 1})
+    assert h["score"].to_list() == [30.0, 80.0] and h["band"].astype(str).to_list() == ["red", "green"]
+    assert h["previous_score"].isna().all() and h["trend"].isna().all()
+    assert kpi.accounts_turned_red(h).empty
 
 
 def test_accounts_turned_red():
@@ -973,6 +1021,12 @@ def test_turned_red_table_names_the_main_driver():
     assert t["band_now"].to_list() == ["red", "red"] and t["score_now"].to_list() == [40.0, 50.0]
     assert t.loc["z", "account_name"] == "Z BV"
     assert kpi.turned_red_table(health, measures, weights, period=MONTHS[0]).empty  # nothing before month 1
+    # a report period without any health score yet (a ledger shorter than a year): empty, not an error;
+    # later periods without scores look back over the health periods up to them
+    before = MONTHS[0] - pd.DateOffset(months=1)
+    assert kpi.turned_red_table(health, measures, weights, period=before).empty
+    later = kpi.turned_red_table(health, measures, weights, period=MONTHS[1] + pd.DateOffset(months=1), lookback=1)
+    assert list(later.index) == ["z", "y"] and later["band_now"].isna().all()
     assert list(kpi.turned_red_table(health, measures, weights, period=MONTHS[1], scope=["y"]).index) == ["y"]
 
 
@@ -1046,9 +1100,29 @@ def test_kpi_health_report_on_a_ledger_alone(tmp_path):
     assert clv.margin_rate == 1.0
     assert any(n.startswith("CLV in revenue terms") for n in clv.notes)
     assert clv.accounts["clv_value"].notna().all() and clv.holdout is not None
+    # the notebook stores the table as parquet, whose metadata is JSON: no Timestamps left in its attrs
+    # (without an accounts table they used to stay from the RFM summary and the store failed)
+    clv.accounts.to_parquet(tmp_path / "clv.parquet")
     # this small world runs the unpenalised BG/NBD to b -> infinity: refitted with a small penalty, and said so
     assert any(n.startswith("BG/NBD: fitted with penalizer 0.01 (unpenalised: BetaGeo fit ran to the edge")
                for n in clv.notes)
+
+
+def test_kpi_health_report_on_a_short_ledger_says_why_no_account_is_scored():
+    # 20 months of ledger, 2023-01 to 2024-08; the last sale is on 2024-08-27, so the report's period is the
+    # last full month, 2024-07: 19 months. NRR and GRR over the trailing year compare 12 months with the
+    # 12 before: they need 24 months. Per month (window="period") they need 2, and accounts are scored.
+    tables, panel, _ = _random_world(T=20)
+    ledger = {"transactions": tables["transactions"]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # health_score: measures of tables not given
+        rep = kpi.kpi_health_report(ledger, panel, weights={"nrr": 3, "grr": 2})
+        monthly = kpi.kpi_health_report(ledger, panel, weights={"nrr": 3, "grr": 2}, window="period")
+    assert rep.period == pd.Timestamp("2024-07-01") and rep.n_scored == 0
+    assert rep.headline == ("No accounts could be scored: the ledger's measures (NRR, GRR) compare the last 12 "
+                            "months with the 12 before, so they need 24 months of ledger; this one has 19 up to "
+                            "2024-07; portfolio NRR not known yet")
+    assert monthly.n_scored > 0 and monthly.headline.startswith(f"{monthly.n_red + monthly.n_amber} of ")
 
 
 def test_kpi_health_report_on_every_table():

@@ -417,6 +417,30 @@ def test_write_tables_xlsx_formula_text_and_determinism(tmp_path):
     assert wb.properties.modified.year == 2000  # no run timestamp in the file
 
 
+def test_write_tables_xlsx_empty_table_with_a_date_column(tmp_path):
+    # notebook 02's turned_red table is empty when no account turned red: mapping "is this a str?" over an
+    # empty datetime column gives back a datetime column, which used to break the formula-text test
+    # ("operation 'and_' not supported for dtype 'boolean' with dtype 'datetime64'")
+    empty = pd.DataFrame({
+        "account_id": pd.Series([], dtype="string"),
+        "period": pd.Series([], dtype="datetime64[ns]"),
+        "turned_red_on": pd.Series([], dtype="datetime64[us]"),
+        "score": pd.Series([], dtype="float64"),
+        "driver": pd.Series([], dtype="object"),
+    })
+    dated = pd.DataFrame({"period": pd.to_datetime(["2024-01-01"]), "note": ["=1+1"]})
+    path = write_tables_xlsx(tmp_path / "t.xlsx", [("turned_red", empty), ("dated", dated)])
+    wb = openpyxl.load_workbook(path)
+    ws = wb["turned_red"]
+    assert [c.value for c in ws[1]] == list(empty.columns)  # the header alone, no data row
+    assert ws.max_row == 1
+    assert ws.auto_filter.ref == "A1:E1"
+    # the same columns with a row still get their formats and the formula text stays text
+    ws = wb["dated"]
+    assert ws.cell(2, 1).number_format == "yyyy-mm-dd"
+    assert ws.cell(2, 2).value == "=1+1" and ws.cell(2, 2).data_type == "s" and ws.cell(2, 2).quotePrefix
+
+
 def test_pdf_is_skipped_with_a_note_without_chromium(monkeypatch, tmp_path):
     monkeypatch.setattr(report, "find_chromium", lambda: None)
     run = report.NotebookRun(name="00_x", title="X", status="ok", seconds=0.0, ipynb_path=None,

@@ -869,6 +869,78 @@ def test_ledger_only_dataset_redistributes_weights_and_reports_coverage(tmp_path
     assert "weighted sum, rubrics only (fixed scale)" not in rr.index
 
 
+def test_criterion_without_variation_is_scored_without_and_said_so(crit_table):
+    # a small ledger where no account bought twice: the book's retention is 0, so the retention-based
+    # lifetime value m·0/(1+d-0) is 0 for every account. weighted_sum refuses such a criterion (the
+    # contract when called directly); the selection leaves it out by the stated rule instead, as it does
+    # for a criterion without values, and redistributes its weight.
+    m = crit_table.assign(lifetime_value=0.0, logo_appeal=3.0)
+    w = {"current_revenue": 1, "revenue_potential": 1, "lifetime_value": 2, "logo_appeal": 1}
+    with pytest.raises(ValueError, match=r"no variation in 'lifetime_value' \(all 0\)"):
+        weighted_sum(m, {"current_revenue": 1, "lifetime_value": 1}, normalisation="rank")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = select_key_accounts(m, w, max_key_accounts=2)
+    # lifetime value (2 of 5) is dropped; logo appeal is a rubric on its fixed scale: a constant 3 is
+    # (3 - 1)/4 = 0.5 for everyone and stays. Weights that act: revenue, potential, logo 1/3 each.
+    assert res.settings["criteria_without_variation"] == {"lifetime_value": 0.0}
+    assert res.settings["weights_used"] == pytest.approx({"current_revenue": 1 / 3, "revenue_potential": 1 / 3,
+                                                          "logo_appeal": 1 / 3})
+    assert res.settings["notes"] == ["lifetime_value: the same value (0) for every candidate with a value, so "
+                                     "it cannot rank them; weight redistributed over the other criteria"]
+    # two routes: the same scores as selecting with the other criteria alone
+    direct = select_key_accounts(m, {"current_revenue": 1, "revenue_potential": 1, "logo_appeal": 1},
+                                 max_key_accounts=2)
+    pd.testing.assert_series_equal(res.table["score"], direct.table["score"])
+    # rank: revenue a 1, b .75, c .5, d .25, e 0; potential b 1, d .75, a .5, e .25, c 0; logo .5
+    assert res.table.loc["a", "score"] == pytest.approx((1 + 0.5 + 0.5) / 3)
+    assert list(res.recommended) == ["b", "a"]  # b (.75 + 1 + .5)/3 = .75, a .667
+    assert "lifetime_value" not in res.scoring_inputs()["weights"]  # robustness draws only what acts
+    # TOPSIS: a constant puts everyone at the ideal and the anti-ideal alike; dropped the same way
+    top = select_key_accounts(m, w, max_key_accounts=2, method="topsis")
+    assert set(top.settings["criteria_without_variation"]) == {"lifetime_value", "logo_appeal"}
+    # the criteria table says why the weight does not act
+    ov = criteria_overview(m, w)
+    assert ov.loc["lifetime_value", "weight_used"] == 0 and ov.loc["lifetime_value", "value_rate"] == 1
+    assert ov.loc["lifetime_value", "note"] == ("the same value (0) for every candidate: cannot rank them, "
+                                                "weight redistributed")
+    assert ov.loc["logo_appeal", "note"] == "" and ov.loc["current_revenue", "weight_used"] == pytest.approx(1 / 3)
+    # nothing left that varies: an error that names the criteria
+    with pytest.raises(ParameterError, match=r"'criteria' parameter of select_key_accounts must vary across the "
+                                             r"candidate pool.*no variation in 'lifetime_value' \(all 0\)"):
+        select_key_accounts(m, {"lifetime_value": 1})
+
+
+def test_portfolio_matrix_leaves_out_a_criterion_without_variation(crit_table):
+    m = crit_table.assign(revenue_growth=0.0, relationship_strength=np.nan)
+    pm = portfolio_matrix(m, attractiveness_weights={"current_revenue": 1, "revenue_growth": 1},
+                          strength_weights={"product_fit": 1})
+    assert pm.settings["dropped"]["attractiveness"] == ["revenue_growth"]
+    # attractiveness is the percentile rank of revenue alone: a 1, b .75, c .5, d .25, e 0
+    np.testing.assert_allclose(pm.table["attractiveness_score"], [1.0, 0.75, 0.5, 0.25, 0.0])
+    np.testing.assert_allclose(pm.table["attractiveness_coverage"], 0.5)  # against the axis weights as set
+    flat = portfolio_matrix(m, attractiveness_weights={"revenue_growth": 1}, strength_weights={"product_fit": 1})
+    assert flat.settings["note"] == "attractiveness not available: no criterion of it varies across the accounts " \
+                                    "(revenue_growth)"
+
+
+def test_plot_abc_with_missing_values():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    # a margin missing for some accounts (cost unknown): no class for them, the curve counts them as 0
+    values = pd.Series([50.0, np.nan, 30.0, 20.0], index=list("abcd"))
+    assert abc_classes(values).isna().tolist() == [False, True, False, False]
+    fig, ax = plt.subplots()
+    try:
+        assert plot_abc(values, ax=ax) is ax
+        assert [t.get_text() for t in ax.texts] == ["A", "B"]  # a + c = 80 % (A), d (B); b has no class
+    finally:
+        plt.close(fig)
+
+
 # ----------------------------------------------------------------------------------------- rank normalisation
 def test_rank_normalisation_hand_worked():
     # x: 10, 30, 20, 20, NaN -> mid-ranks among the 4 present: 1, 4, 2.5, 2.5 -> (r - 1)/(4 - 1): 0, 1, .5, .5
