@@ -58,6 +58,7 @@ from kamtools.retention import (  # noqa: E402
     retention_explorer,
     retention_programme_summary,
 )
+from kamtools.retention import WHOLE_BOOK  # noqa: E402
 
 HYP = settings(max_examples=60, deadline=None)
 
@@ -1092,3 +1093,158 @@ class TestProgrammeFigures:
         pytest.importorskip("ipywidgets")
         widget = retention_explorer(programme_result)
         assert len(widget.children[0].children) == 7
+
+
+# ---------------------------------------------------------------------------------
+# A ledger-only client: no key accounts, no programme costs, perhaps no margin
+# ---------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def ledger_only(programme_world):
+    """What the kit derives from a bare ledger: accounts with segments, none marked as key."""
+    panel, accounts = programme_world
+    return panel, accounts.assign(is_key_account=False).drop(columns="cost_to_serve")
+
+
+@pytest.fixture(scope="module")
+def book(ledger_only):
+    panel, accounts = ledger_only
+    return retention_programme_summary(panel, accounts, **TestWholeBook.KW)
+
+
+class TestWholeBook:
+    KW = dict(discount_rate=0.1, horizon=10, growth_cap=0.05, n_draws=300, seed=3,
+              population="auto", on_missing="not_available")
+
+    @staticmethod
+    def _live(panel):
+        last = panel.groupby("account_id")["period"].max()
+        return last[last > panel["period"].max() - pd.DateOffset(months=12)].index
+
+    def test_inputs_are_the_books_own_calibration(self, ledger_only, book):
+        panel, accounts = ledger_only
+        assert book.available and book.population == "whole book" and book.account_label == "account"
+        assert book.overall_group == WHOLE_BOOK
+        assert book.groups["group"].tolist() == [WHOLE_BOOK, "Big", "Mid", "Small"]
+        # second route: calibrate_retention on the whole panel (one group) and by segment
+        whole = calibrate_retention(panel).set_index("parameter")
+        seg = calibrate_retention(panel, by="segment", accounts=accounts).set_index(["group", "parameter"])
+        inp = book.inputs.set_index(["group", "parameter"])
+        for parameter in ("retention_rate", "margin_value"):
+            assert inp.loc[(WHOLE_BOOK, parameter), "estimate"] == pytest.approx(whole.loc[parameter, "estimate"],
+                                                                                rel=1e-12)
+            assert inp.loc[("Small", parameter), "estimate"] == pytest.approx(seg.loc[("Small", parameter), "estimate"],
+                                                                             rel=1e-12)
+        assert inp.loc[(WHOLE_BOOK, "retention_rate"), "source"] == "calibrated: whole book"
+        assert inp.loc[(WHOLE_BOOK, "cost_to_serve_value"), "source"] == "not provided: 0"
+        # the simulated book mixes retention 0.95, 0.85 and 0.70 (80, 240 and 80 accounts): in between
+        assert 0.70 < inp.loc[(WHOLE_BOOK, "retention_rate"), "estimate"] < 0.95
+        live = self._live(panel)
+        g = book.groups.set_index("group")
+        assert g.loc[WHOLE_BOOK, "n_accounts"] == len(live)
+        assert g.loc[["Big", "Mid", "Small"], "n_accounts"].sum() == len(live)
+        b = book.base()
+        kw = dict(cost_to_serve=0.0, growth=b["growth"], horizon=10)
+        gain = (contribution_clv(b["margin"], b["retention"] + 0.05, 0.1, **kw)
+                - contribution_clv(b["margin"], b["retention"], 0.1, **kw))
+        assert g.loc[WHOLE_BOOK, "value"] == pytest.approx(len(live) * gain, rel=1e-12)
+        assert book.notes[0].startswith("No key accounts in the data (no account is marked as a key account "
+                                        "('is_key_account')): this report values retention for the whole book")
+
+    def test_without_costs_the_break_even_is_not_available_never_zero(self, ledger_only, book):
+        from kamtools.plots import format_currency
+
+        panel, accounts = ledger_only
+        assert book.groups["breakeven"].isna().all() and not book.breakeven_available
+        note = "not available: provide programme_costs with period, cost (or the programme's annual cost)"
+        assert book.breakeven_note == note
+        table = book.breakeven_table()
+        assert table[["estimate", "ci_lower", "ci_upper", "p_unattainable"]].isna().all().all()
+        assert (table["n_draws"] == 0).all()
+        g = book.groups.iloc[0]
+        assert book.headline("EUR") == (
+            f"+5 points of retention is worth {format_currency(g['value'], 'EUR')} over 10 years for the whole "
+            f"book ({g['clv_uplift']:+.0%} CLV); no KAM programme costs in the data: the break-even uplift needs "
+            f"programme_costs with period, cost (or the programme's annual cost)")
+        assert " for the Small segment " in book.headline(group="Small")
+        clv, net = book.grids("discount_rate", [0.08, 0.12])
+        assert clv["output"].notna().all() and net["output"].isna().all()  # no break-even line on a heat map
+        ax = book.plot()
+        assert ax.texts[0].get_text() == "break-even uplift " + note
+        assert "programme cost not available" in explorer_text(0.8, 0.05, 100, 0, 0.0, 0.12, 10, 5, np.nan)
+        with pytest.raises(ParameterError, match=r"'programme_costs' parameter of retention_programme_summary"):
+            retention_programme_summary(panel, accounts, **(self.KW | {"on_missing": "raise"}))
+
+    def test_a_given_cost_is_a_programme_for_the_whole_book(self, ledger_only):
+        from kamtools.plots import format_currency
+
+        panel, accounts = ledger_only
+        res = retention_programme_summary(panel, accounts, **(self.KW | {"annual_cost": 100_000.0}))
+        b, n = res.base(), int(res.groups["n_accounts"].iloc[0])
+        pv = programme_cost_value(100_000.0, 0.1, horizon=10)
+        be = breakeven_retention_uplift(pv, n_accounts=n, margin=b["margin"], retention=b["retention"],
+                                        discount_rate=0.1, growth=b["growth"], horizon=10)
+        assert 0 < be < 1 - b["retention"]
+        assert res.groups["breakeven"].iloc[0] == pytest.approx(be, rel=1e-9)
+        assert res.headline("EUR").split("; ")[1].startswith(
+            f"a programme costing {format_currency(100_000.0, 'EUR')} a year breaks even at +{100 * be:.1f} points "
+            f"of whole-book retention (95% interval +")
+
+    def test_auto_keeps_the_key_accounts_when_there_are_live_ones(self, programme_world, programme_result):
+        panel, accounts = programme_world
+        auto = retention_programme_summary(panel, accounts, **(TestRetentionProgrammeSummary.KW | {
+            "population": "auto", "on_missing": "not_available", "value_basis": "auto"}))
+        assert auto.population == "key accounts" and auto.notes == ()
+        pd.testing.assert_frame_equal(auto.groups, programme_result.groups)
+        np.testing.assert_array_equal(auto.draws["breakeven"], programme_result.draws["breakeven"])
+        assert auto.headline() == programme_result.headline()
+        # key accounts that all left: the whole book, and the note says why
+        last = panel.groupby("account_id")["period"].max()
+        gone = last[last <= panel["period"].max() - pd.DateOffset(months=12)].index
+        lapsed = accounts.assign(is_key_account=accounts["account_id"].isin(gone[:5]))
+        res = retention_programme_summary(panel, lapsed, **self.KW)
+        assert res.population == "whole book"
+        assert res.notes[0].startswith("No key accounts in the data (no key account bought in the last 12 months)")
+        bare = retention_programme_summary(panel, None, **self.KW)  # no accounts table at all: no segments
+        assert bare.groups["group"].tolist() == [WHOLE_BOOK]
+
+    def test_revenue_when_the_ledger_has_no_margin(self, ledger_only):
+        panel, accounts = ledger_only
+        rev = panel.assign(revenue=4 * panel["gross_margin"], gross_margin=np.nan)
+        res = retention_programme_summary(rev, accounts, **(self.KW | {"value_basis": "auto", "annual_cost": 1e5}))
+        assert res.settings["basis"] == "revenue"
+        # the ratio estimator is linear: revenue per account-year = 4 x the margin per account-year
+        whole = calibrate_retention(panel).set_index("parameter")
+        inp = res.inputs.set_index(["group", "parameter"])
+        assert inp.loc[(WHOLE_BOOK, "margin_value"), "estimate"] == pytest.approx(
+            4 * whole.loc["margin_value", "estimate"], rel=1e-12)
+        assert res.groups["breakeven"].isna().all()  # a cost is weighed against margin, never revenue
+        assert res.breakeven_note == "not available: provide transactions with gross_margin (or cost)"
+        text = res.headline("EUR")
+        assert " of revenue over 10 years for the whole book " in text
+        assert text.endswith("no gross margin in the data: the break-even uplift needs transactions with "
+                             "gross_margin (or cost)")
+        with pytest.raises(DataValidationError, match=r"could not calibrate 'margin_value' for 'whole book'"):
+            retention_programme_summary(rev, accounts, **(self.KW | {"on_missing": "raise", "annual_cost": 1.0}))
+
+    def test_a_short_ledger_says_what_to_provide(self, ledger_only):
+        panel, accounts = ledger_only
+        short = panel[panel["period"] > panel["period"].max() - pd.DateOffset(months=6)]  # 6 months
+        res = retention_programme_summary(short, accounts, **self.KW)
+        assert not res.available and res.groups.empty and res.value_table().empty
+        assert res.missing == ("the ledger covers 6 months, and retention needs more than 12 (an account counts as "
+                               "lost after 12 months without a purchase): provide a longer ledger, or the base "
+                               "retention as an override (retention_rate)")
+        assert res.headline() == f"Retention value not available: {res.missing}"
+        with pytest.raises(DataValidationError, match=r"RetentionProgramme.base: nothing was valued"):
+            res.base()
+        given = retention_programme_summary(short, accounts, **(self.KW | {"overrides": {"retention_rate": 0.85}}))
+        assert given.available and given.base()["retention"] == 0.85
+        with pytest.raises(DataValidationError, match=r"could not calibrate 'retention_rate' for 'whole book'"):
+            retention_programme_summary(short, accounts, **(self.KW | {"on_missing": "raise", "annual_cost": 1.0}))
+
+    @pytest.mark.parametrize("name, bad", [("population", "all"), ("on_missing", "ignore"), ("value_basis", "profit")])
+    def test_bad_settings(self, ledger_only, name, bad):
+        panel, accounts = ledger_only
+        with pytest.raises(ParameterError, match=rf"The '{name}' parameter of retention_programme_summary must be "
+                                                 rf"one of .* Got '{bad}' instead"):
+            retention_programme_summary(panel, accounts, **(self.KW | {name: bad}))

@@ -669,6 +669,27 @@ def test_programme_roi_hand_worked_and_negative():
         roi.programme_roi(eff, costs=10.0)
 
 
+def test_programme_roi_without_costs_keeps_the_margin_and_says_what_is_missing():
+    # the example above without a programme_costs table: the same 40 (CI lo..hi) of margin,
+    # and no ROI or payback (never an ROI against a cost of 0)
+    df = pd.DataFrame({"y": [1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 6.0, 6.5],
+                       "t": [0, 0, 0, 0, 1, 1, 1, 1], "p": [0, 0, 1, 1, 0, 0, 1, 1]})
+    eff = roi.did(df, outcome="y", treated="t", post="p")
+    exposure = pd.Series(10.0, index=pd.Index([1, 2, 3, 4], name="period"))
+    r = roi.programme_roi(eff, exposure=exposure, costs=None, margin_rate=0.5)
+    crit = stats.t.ppf(0.975, 4)
+    lo, hi = (2 - crit * 0.5) * 40 * 0.5, (2 + crit * 0.5) * 40 * 0.5
+    assert r.incremental_margin == pytest.approx(40.0)
+    assert (r.incremental_margin_lower, r.incremental_margin_upper) == pytest.approx((lo, hi))
+    assert all(math.isnan(v) for v in (r.cost, r.roi, r.roi_lower, r.roi_upper, r.net_value))
+    assert r.payback_period is None and r.payback_months is None
+    assert r.headline == (f"KAM added €40 gross margin (95 % CI {roi._money(lo, '€')} to {roi._money(hi, '€')}); "
+                          "ROI not available: provide programme_costs with period, cost (or the programme's "
+                          "monthly cost)")
+    assert r.curve["cumulative_cost"].isna().all()
+    assert len(r.plot().lines) == 1  # the margin only, no cost line
+
+
 def test_programme_roi_from_staggered_result():
     df, _ = _staggered(15, n=600, T=8, cohorts=(3, 5), effect=lambda e: 2.0 + 0 * e)
     res = roi.staggered_did(df, outcome="revenue", unit="account_id", time="period",
@@ -1237,3 +1258,138 @@ def test_notebook_orchestration_recovers_truth_on_the_sample_world(world0):
     assert naive.effect - truth.att_index > 0.05
     assert naive.ci_lower > truth.relative_lift
     assert naive.effect > lift.effect
+
+
+# --------------------------------------------------------------------------------------------
+# a ledger without rollout dates: rollout_study says what is missing and what the data allow
+# --------------------------------------------------------------------------------------------
+def _ledger_panel(drop_month=None):
+    """Six accounts over four months (revenue by month); no programme anywhere."""
+    months = pd.date_range("2024-01-01", periods=4, freq="MS")
+    revenue = {"a": [10, 10, 11, 11], "b": [20, 20, 20, 20], "c": [10, 10, 12, 12],
+               "d": [40, 40, 36, 36], "e": [0, 10, 10, 10], "f": [10, 10, 0, 0]}
+    rows = [(acc, months[t], float(v)) for acc, values in revenue.items() for t, v in enumerate(values)
+            if v > 0 and t != drop_month]
+    panel = pd.DataFrame(rows, columns=["account_id", "period", "revenue"]).assign(active=True)
+    accounts = pd.DataFrame({"account_id": list(revenue), "is_key_account": False,
+                             "kam_start": pd.NaT})
+    return panel, accounts
+
+
+def test_rollout_study_without_rollout_dates_by_hand():
+    panel, accounts = _ledger_panel()
+    study = roi.rollout_study(panel, accounts, baseline_periods=2, post_periods=2, entry_grace=1, freq="M",
+                              lifts=(0.05, 0.8))
+    assert not study.available and study.roles is None and study.rollout is None
+    assert study.first_rollout is None
+    assert study.missing == ("not available: provide accounts with account_id, kam_start (the date each "
+                             "account entered the KAM programme)")
+    assert study.reason == ("the programme's return cannot be measured without rollout dates (no account has "
+                            "a kam_start)")
+    s = study.settings
+    # pseudo rollout 2024-03 (2 months before the end), baseline 2024-01..02; "e" first bought in
+    # 2024-02 (a new customer), the other five were customers and still bought in 2024-02.
+    assert s["placebo_rollout"] == pd.Timestamp("2024-03-01") and s["eligible_accounts"] == 5
+    # baselines x = 10, 20, 10, 40, 10 (sum 90, mean 18); after = 11, 20, 12, 36, 0 (sum 79)
+    # R = 79/90: the placebo drift is R - 1 = -11/90
+    assert s["placebo_drift"] == pytest.approx(-11 / 90)
+    # residuals after - R x = (200, 220, 290, 80, -790) / 90; squares sum to 803000 / 8100
+    sd = math.sqrt(803000 / 8100 / 4) / 18
+    assert s["change_sd"] == pytest.approx(sd)
+    row = study.summary().set_index("term").loc["placebo_drift"]
+    t4 = stats.t.ppf(0.975, 4)
+    assert row["std_err"] == pytest.approx(sd / math.sqrt(5))
+    assert row["ci_lower"] == pytest.approx(-11 / 90 - t4 * sd / math.sqrt(5))
+    # minimum detectable effect (Bloom 1995): k * sd * sqrt(1/n_k + 1/n_c), k = z_0.975 + z_0.8
+    k = stats.norm.ppf(0.975) + stats.norm.ppf(0.8)
+    assert s["mde_half"] == pytest.approx(k * sd * math.sqrt(4 / 5))  # about 0.69: +5 % is out of reach
+    design = study.design.set_index("lift")
+    assert pd.isna(design.loc[0.05, "key_accounts_needed"])
+    assert k * sd * math.sqrt(1 / 2 + 1 / 3) <= 0.8  # two key accounts and three comparison suffice for +80 %
+    assert (design.loc[0.8, "key_accounts_needed"], design.loc[0.8, "comparison_accounts"]) == (2, 3)
+    window = study.window.set_index("item")["value"]
+    assert window["months"] == "4" and window["accounts in the ledger"] == "6"
+    assert window["accounts with a KAM start date (kam_start)"] == "0"
+    assert study.headline == (
+        "ROI not available: the programme's return cannot be measured without rollout dates (no account has a "
+        "kam_start); provide accounts with account_id, kam_start (the date each account entered the KAM "
+        "programme). With this book's variability, a +80% lift would be measurable with about 2 key accounts "
+        "of 5 eligible")
+    assert "Without any programme, the 5 accounts" in study.drift_sentence
+    assert "-12.2%" in study.drift_sentence
+    html_text = study._repr_html_()
+    assert "no split can" in html_text and study.missing in html_text
+    ax = study.plot()
+    assert len(ax.lines) == 1 + len(design)  # the curve and one dotted line per lift
+
+
+def test_rollout_study_reasons_and_what_counts_as_a_period():
+    panel, accounts = _ledger_panel()
+    flagged = roi.rollout_study(panel, accounts.assign(is_key_account=[True] + [False] * 5),
+                                baseline_periods=2, post_periods=2, entry_grace=1)
+    assert flagged.reason.endswith("(1 account is marked as key accounts, none with a kam_start)")
+    early = accounts.assign(kam_start=pd.to_datetime(["2024-01-15"] + [None] * 5))
+    pre = roi.rollout_study(panel, early, baseline_periods=2, post_periods=2, entry_grace=1, freq="M")
+    assert pre.reason == ("every key account entered the programme in or before the first month of the data "
+                          "(2024-01), so there is no before to compare with")
+    assert pre.missing.startswith("not available: provide transactions from at least 2 months before the first "
+                                  "kam_start")
+    # a month in which nobody bought is still a month when the frequency is known
+    gap, _ = _ledger_panel(drop_month=1)
+    with_freq = roi.rollout_study(gap, accounts, baseline_periods=2, post_periods=2, entry_grace=1, freq="M")
+    without = roi.rollout_study(gap, accounts, baseline_periods=2, post_periods=2, entry_grace=1)
+    assert with_freq.window.set_index("item").loc["months", "value"] == "4"
+    assert without.window.set_index("item").loc["periods", "value"] == "3"
+    short = roi.rollout_study(panel, accounts, baseline_periods=12, freq="M")
+    assert short.design is None and short.summary().empty
+    assert short.settings["design_note"] == ("the data cover 4 months; a rollout study needs at least 13 (12 "
+                                             "before the rollout as baseline, one after it)")
+    assert short.headline.endswith("the date each account entered the KAM programme)")
+    assert short.plot().texts[0].get_text().startswith("Design not available: the data cover 4 months")
+
+
+def test_rollout_study_with_dates_equals_its_parts_and_validates():
+    from kamtools.panel import build_panel
+
+    tables, months = _study_dataset()
+    panel = build_panel(tables)
+    study = roi.rollout_study(panel, tables["accounts"], freq="M")
+    assert study.available and study.missing == "" and study.design is None
+    pd.testing.assert_frame_equal(study.roles, roi.rollout_accounts(panel, tables["accounts"]))
+    pd.testing.assert_frame_equal(study.rollout, roi.rollout_panel(panel, tables["accounts"]))
+    assert study.first_rollout == pd.Timestamp("2024-03-01")
+    assert study.headline == "Rollout study: 2 key accounts from 2024-03 against 1 comparison account"
+    # other data errors are not hidden behind "not available"
+    doubled = pd.concat([panel, panel.head(1)], ignore_index=True)
+    with pytest.raises(DataValidationError, match="one row per 'account_id' and 'period'"):
+        roi.rollout_study(doubled, tables["accounts"])
+    ledger, accounts = _ledger_panel()
+    with pytest.raises(ParameterError, match=r"The 'power' parameter of rollout_study must be in \(0, 1\)"):
+        roi.rollout_study(ledger, accounts, power=1.5)
+    with pytest.raises(ParameterError, match=r"The 'freq' parameter of rollout_study must be None, 'M' or 'Q'"):
+        roi.rollout_study(ledger, accounts, freq="W")
+    with pytest.raises(ParameterError, match=r"The 'lifts' parameter of rollout_study must be positive"):
+        roi.rollout_study(ledger, accounts, lifts=[0.0])
+
+
+def test_rollout_study_design_recovers_a_known_drift_and_is_minimal():
+    # 300 accounts, 24 months, no programme; every account's revenue is 10 % higher in the last
+    # 12 months than in the 12 before (plus noise): the placebo drift must cover +10 %.
+    rng = np.random.default_rng(5)
+    n, months = 300, pd.date_range("2022-01-01", periods=24, freq="MS")
+    size = rng.lognormal(4, 1, n)
+    level = np.where(np.arange(24) >= 12, 1.10, 1.0)
+    revenue = size[:, None] * level[None, :] * rng.lognormal(-0.08, 0.4, (n, 24))
+    panel = pd.DataFrame({"account_id": np.repeat([f"a{i}" for i in range(n)], 24),
+                          "period": np.tile(months, n), "revenue": revenue.ravel()}).assign(active=True)
+    study = roi.rollout_study(panel, None, freq="M", lifts=(0.02, 0.05, 0.1, 0.2))
+    s = study.settings
+    assert s["eligible_accounts"] == n
+    assert s["placebo_drift_lower"] < 0.10 < s["placebo_drift_upper"]
+    k, sd = s["design_k"], s["change_sd"]
+    mde = lambda n_k: k * sd * math.sqrt(1 / n_k + 1 / (n - n_k))  # noqa: E731
+    reachable = study.design.dropna()
+    assert len(reachable) >= 2
+    for lift, n_k in zip(reachable["lift"], reachable["key_accounts_needed"].astype(int)):
+        assert mde(n_k) <= lift + 1e-12  # enough ...
+        assert n_k == 2 or mde(n_k - 1) > lift  # ... and the fewest
