@@ -94,6 +94,16 @@ class Dataset:
         True when the accounts table was derived from ledger columns.
     sources : dict of str -> str
         File name each table was read from.
+    panel_aggregate : DataFrame or None
+        The account × period aggregate of the ledger (``account_id, period, revenue,
+        gross_margin, orders, products``) when the ledger took the DuckDB route
+        (:mod:`kamtools.ledger_duckdb`); :func:`kamtools.panel.build_panel` completes it.
+    panel_freq : str or None
+        The period of ``panel_aggregate`` ("M" or "Q").
+    ledger : DuckLedger or None
+        On the DuckDB route: rows read and kept, the window, ``aggregate(freq)``. Then
+        ``tables["transactions"]`` is a small stand-in (one row per account, day, product and
+        sign of revenue), not the ledger's lines.
     """
 
     tables: dict[str, pd.DataFrame]
@@ -101,6 +111,9 @@ class Dataset:
     config: Config | None = None
     accounts_from_ledger: bool = False
     sources: dict[str, str] = field(default_factory=dict)
+    panel_aggregate: pd.DataFrame | None = None
+    panel_freq: str | None = None
+    ledger: object | None = None
 
     def __getattr__(self, name):
         if name in CONTRACT:
@@ -110,6 +123,8 @@ class Dataset:
     @property
     def window(self) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
         """First and last transaction date actually kept."""
+        if self.ledger is not None:
+            return self.ledger.window
         tx = self.tables.get("transactions")
         if tx is None or tx.empty:
             return (None, None)
@@ -205,6 +220,21 @@ def _check_header(name: str, header: list[str]) -> None:
                     "give every column a header (or delete the empty column)")
 
 
+def _csv_header(name: str, text: str, sep: str | None) -> tuple[str, list[str], list[str]]:
+    """Separator, header fields and stripped column names from the decoded text (or its start)."""
+    header_line = text.lstrip("\ufeff").split("\n", 1)[0].rstrip("\r")
+    sep = sep or _sniff_sep(header_line)
+    header = next(csv.reader([header_line], delimiter=sep), [])
+    if len(header) == 1:
+        other = _sniff_sep(header_line)
+        if other != sep and header_line.count(other) > 0:
+            raise _fail(name, f"only one column found with separator {sep!r} (header: {header_line[:80]!r})",
+                        f"the file seems to use {other!r}: set `sep: \"{other}\"` for this file in the config")
+    stripped = [h.strip() for h in header]
+    _check_header(name, stripped)
+    return sep, header, stripped
+
+
 def _read_csv(source: DataSource) -> tuple[pd.DataFrame, _Meta]:
     name = source.path.name
     raw = source.path.read_bytes()
@@ -215,16 +245,7 @@ def _read_csv(source: DataSource) -> tuple[pd.DataFrame, _Meta]:
             raise _fail(name, f"cannot be decompressed ({exc})", "check the file is complete") from None
     text, notes, encoding = _decode(source, raw)
     ascii_compatible = not raw.startswith((b"\xff\xfe", b"\xfe\xff"))
-    header_line = text.lstrip("\ufeff").split("\n", 1)[0].rstrip("\r")
-    sep = source.sep or _sniff_sep(header_line)
-    header = next(csv.reader([header_line], delimiter=sep), [])
-    if len(header) == 1:
-        other = _sniff_sep(header_line)
-        if other != sep and header_line.count(other) > 0:
-            raise _fail(name, f"only one column found with separator {sep!r} (header: {header_line[:80]!r})",
-                        f"the file seems to use {other!r}: set `sep: \"{other}\"` for this file in the config")
-    stripped = [h.strip() for h in header]
-    _check_header(name, stripped)
+    sep, header, stripped = _csv_header(name, text, source.sep)
     try:
         # the C parser reads UTF-8 bytes much faster than a str buffer
         if encoding == "utf-8-sig":
@@ -413,12 +434,16 @@ def _blank_na_values(frame: pd.DataFrame, na_values) -> pd.DataFrame:
     return frame
 
 
-def _read_source(source: DataSource) -> tuple[pd.DataFrame, _Meta]:
+def _check_path(source: DataSource) -> None:
     if not source.path.exists():
         raise _fail(source.path, "file not found", "check `path:` in the config (relative to the config file)")
-    fmt = source.format
-    if fmt != "parquet" and source.path.is_dir():
+    if source.format != "parquet" and source.path.is_dir():
         raise _fail(source.path, "is a folder, not a file", "point `path:` at the file itself")
+
+
+def _read_source(source: DataSource) -> tuple[pd.DataFrame, _Meta]:
+    _check_path(source)
+    fmt = source.format
     try:
         frame, meta = {"csv": _read_csv, "excel": _read_excel, "parquet": _read_parquet}[fmt](source)
     except OSError as exc:
@@ -603,6 +628,84 @@ def _parse_ids(series: pd.Series) -> tuple[pd.Series, int]:
 # --------------------------------------------------------------------------------------------
 # Validating one table
 # --------------------------------------------------------------------------------------------
+def _column_label(client_name: dict[str, str], column: str) -> str:
+    """How a message names a column: the client's name and the canonical one it maps to."""
+    client = client_name.get(column)
+    return f"'{client}' (mapped to '{column}')" if client and client != column else f"'{column}'"
+
+
+def _value_error(file, label: str, message: str, n: int, n_read: int, rows, shown, todo: str) -> DataValidationError:
+    """The fatal error for unreadable values: file, column, rule, how many rows, the first of them."""
+    shown = [v if isinstance(v, str) else ("" if pd.isna(v) else v) for v in list(shown)[:5]]
+    examples = format_examples(rows, shown)
+    return _fail(file, f"column {label} {message}; {n:,} of {n_read:,} rows "
+                       f"{'is' if n == 1 else 'are'} not ({examples})", todo)
+
+
+def _check_column_map(file: str, table: str, columns: list[str], mapping: dict[str, str]) -> None:
+    """Stop on a column map that names columns the file lacks or maps two columns to one."""
+    present = set(columns)
+    missing = [c for c in mapping if c not in present]
+    if missing:
+        cols = [c for c in columns if c != _ROW]
+        lower = {c.lower(): c for c in cols}
+        hints = []
+        for m in missing:
+            near = [lower[m.lower()]] if m.lower() in lower else \
+                difflib.get_close_matches(m, cols, n=1, cutoff=0.5)
+            hints.append(f"'{m}'" + (f" (did you mean '{near[0]}'?)" if near else ""))
+        raise _fail(file, f"the column map names column(s) not in the file: {'; '.join(hints)}",
+                    f"fix `columns: {table}:` in the config; the file's columns are: {', '.join(cols)}")
+    targets = list(mapping.values())
+    dup_targets = sorted({t for t in targets if targets.count(t) > 1})
+    if dup_targets:
+        sources = [c for c, t in mapping.items() if t in dup_targets]
+        raise _fail(file, f"columns {', '.join(map(repr, sources))} all map to the same canonical column "
+                          f"{', '.join(map(repr, dup_targets))}",
+                    "map each canonical column from one client column")
+    clash = [t for c, t in mapping.items() if t in present and t not in mapping and c != t]
+    if clash:
+        raise _fail(file, f"column(s) {', '.join(map(repr, clash))} exist in the file and are also mapped "
+                          "from another column",
+                    "remove one of them from the column map (or rename the file's column)")
+
+
+def _unknown_operand(file: str, table: str, target: str, operand, columns: list[str]) -> DataValidationError:
+    cols = [c for c in columns if c != _ROW]
+    near = difflib.get_close_matches(str(operand), cols, n=1, cutoff=0.5)
+    return _fail(file, f"derive.{table}.{target} uses column '{operand}', which is not in "
+                       "the file" + (f" (did you mean '{near[0]}'?)" if near else ""),
+                 f"use one of: {', '.join(map(str, cols))}")
+
+
+def _check_required(file: str, table: str, columns: list[str]) -> None:
+    """Stop when a required canonical column is missing, with a column-map hint."""
+    spec = CONTRACT[table]
+    cols = [c for c in columns if c != _ROW]
+    missing = [c for c in spec.required if c not in columns]
+    if missing:
+        hints, taken = [], set(spec.names)
+        for m in missing:
+            near = _likely_column(m, [c for c in cols if c not in taken])
+            taken |= set(near)
+            hints.append(f"{_yaml_key(near[0])}: {m}" if near else f"<your column>: {m}")
+        todo = f"add a column map to the config, e.g. `columns: {{{table}: {{{', '.join(hints)}}}}}`"
+        alternatives = dict(spec.alternatives)
+        derivable = [f"{m} ({alternatives[m]})" for m in missing if m in alternatives]
+        if derivable:
+            todo += f"; or derive {', '.join(derivable)}"
+        raise _fail(file, f"required column(s) missing: {', '.join(missing)} (the file has: "
+                          f"{', '.join(map(str, cols))})", todo)
+
+
+def _not_kept_detail(dropped: list[str]) -> str:
+    return ", ".join(map(str, dropped[:20])) + (" …" if len(dropped) > 20 else "")
+
+
+def _derive_rule(target: str, op: str, operands) -> str:
+    return f"derived '{target}' = {op}({', '.join(map(str, operands))})"
+
+
 class _TableLoad:
     """Carries one table through mapping, derivation, typing and row rules."""
 
@@ -633,17 +736,13 @@ class _TableLoad:
         return self.frame[_ROW].to_numpy()[np.asarray(mask, dtype=bool)]
 
     def label(self, column: str) -> str:
-        client = self.client_name.get(column)
-        return f"'{client}' (mapped to '{column}')" if client and client != column else f"'{column}'"
+        return _column_label(self.client_name, column)
 
     def fatal(self, column, message, mask, values, todo) -> DataValidationError:
         mask = np.asarray(mask, dtype=bool)
-        n = int(mask.sum())
         shown = list(pd.Series(values).to_numpy(dtype=object)[mask][:5])
-        shown = [v if isinstance(v, str) else ("" if pd.isna(v) else v) for v in shown]
-        examples = format_examples(self.rows(mask), shown)
-        return _fail(self.file, f"column {self.label(column)} {message}; {n:,} of {self.n_read:,} rows "
-                                f"{'is' if n == 1 else 'are'} not ({examples})", todo)
+        return _value_error(self.file, self.label(column), message, int(mask.sum()), self.n_read,
+                            self.rows(mask)[:5], shown, todo)
 
     def exclude(self, mask, reason: str, *, column=None, detail="") -> None:
         mask = np.asarray(mask, dtype=bool) & self.alive
@@ -665,30 +764,7 @@ class _TableLoad:
                                 "the export was cut off; re-export the file")
 
     def map_columns(self, mapping: dict[str, str]) -> None:
-        present = set(self.frame.columns)
-        missing = [c for c in mapping if c not in present]
-        if missing:
-            cols = [c for c in self.frame.columns if c != _ROW]
-            lower = {c.lower(): c for c in cols}
-            hints = []
-            for m in missing:
-                near = [lower[m.lower()]] if m.lower() in lower else \
-                    difflib.get_close_matches(m, cols, n=1, cutoff=0.5)
-                hints.append(f"'{m}'" + (f" (did you mean '{near[0]}'?)" if near else ""))
-            raise _fail(self.file, f"the column map names column(s) not in the file: {'; '.join(hints)}",
-                        f"fix `columns: {self.table}:` in the config; the file's columns are: {', '.join(cols)}")
-        targets = list(mapping.values())
-        dup_targets = sorted({t for t in targets if targets.count(t) > 1})
-        if dup_targets:
-            sources = [c for c, t in mapping.items() if t in dup_targets]
-            raise _fail(self.file, f"columns {', '.join(map(repr, sources))} all map to the same canonical column "
-                                   f"{', '.join(map(repr, dup_targets))}",
-                        "map each canonical column from one client column")
-        clash = [t for c, t in mapping.items() if t in present and t not in mapping and c != t]
-        if clash:
-            raise _fail(self.file, f"column(s) {', '.join(map(repr, clash))} exist in the file and are also mapped "
-                                   "from another column",
-                        "remove one of them from the column map (or rename the file's column)")
+        _check_column_map(self.file, self.table, list(self.frame.columns), mapping)
         self.client_name.update({t: c for c, t in mapping.items()})
         self.frame = self.frame.rename(columns=mapping)
 
@@ -701,11 +777,7 @@ class _TableLoad:
                     values.append(float(operand))
                     continue
                 if operand not in self.frame.columns:
-                    cols = [c for c in self.frame.columns if c != _ROW]
-                    near = difflib.get_close_matches(str(operand), cols, n=1, cutoff=0.5)
-                    raise _fail(self.file, f"derive.{self.table}.{target} uses column '{operand}', which is not in "
-                                           "the file" + (f" (did you mean '{near[0]}'?)" if near else ""),
-                                f"use one of: {', '.join(map(str, cols))}")
+                    raise _unknown_operand(self.file, self.table, target, operand, list(self.frame.columns))
                 nums, bad, corrected = _parse_numbers(self.frame[operand], self.source)
                 bad = bad & self.alive
                 if bad.any():
@@ -739,27 +811,12 @@ class _TableLoad:
             replaced = target in self.frame.columns
             self.frame[target] = result.round(10)
             self.client_name.pop(target, None)
-            self.quality.add(self.table, self.file, f"derived '{target}' = {op}({', '.join(map(str, operands))})",
+            self.quality.add(self.table, self.file, _derive_rule(target, op, operands),
                              column=target, rows=len(self.frame), action="info",
                              detail="replaces the file's column of that name" if replaced else "")
 
     def require_columns(self) -> None:
-        spec = CONTRACT[self.table]
-        cols = [c for c in self.frame.columns if c != _ROW]
-        missing = [c for c in spec.required if c not in self.frame.columns]
-        if missing:
-            hints, taken = [], set(spec.names)
-            for m in missing:
-                near = _likely_column(m, [c for c in cols if c not in taken])
-                taken |= set(near)
-                hints.append(f"{_yaml_key(near[0])}: {m}" if near else f"<your column>: {m}")
-            todo = f"add a column map to the config, e.g. `columns: {{{self.table}: {{{', '.join(hints)}}}}}`"
-            alternatives = dict(spec.alternatives)
-            derivable = [f"{m} ({alternatives[m]})" for m in missing if m in alternatives]
-            if derivable:
-                todo += f"; or derive {', '.join(derivable)}"
-            raise _fail(self.file, f"required column(s) missing: {', '.join(missing)} (the file has: "
-                                   f"{', '.join(map(str, cols))})", todo)
+        _check_required(self.file, self.table, list(self.frame.columns))
 
     def coerce(self, extra: tuple[str, ...] = ()) -> None:
         spec = CONTRACT[self.table]
@@ -769,7 +826,7 @@ class _TableLoad:
         if dropped:
             self.quality.add(self.table, self.file, "columns not kept (unused, or only inputs of derivations)",
                              rows=0, action="info",
-                             detail=", ".join(map(str, dropped[:20])) + (" …" if len(dropped) > 20 else ""))
+                             detail=_not_kept_detail(dropped))
         out = {}
         for name in keep:
             col = spec.column(name) if name in spec.names else _extra_column(name)
@@ -1099,10 +1156,22 @@ def load_dataset(config, *, today=None) -> Dataset:
     sources: dict[str, str] = {}
     files: dict[str, str] = {}
     order = ["accounts", "transactions"] + [t for t in CONTRACT if t not in ("accounts", "transactions")]
+    ledger = None
     for table in order:
         source = config.data.get(table)
         if source is None:
             continue
+        if table == "transactions":
+            from .ledger_duckdb import load_ledger, use_duckdb
+
+            if use_duckdb(source):
+                # large ledgers: the same rules and the aggregate in DuckDB; a stand-in comes back
+                ledger = load_ledger(source, config, quality, today)
+            if ledger is not None:
+                tables[table] = ledger.transactions
+                sources[table] = str(source.path.name)
+                files[table] = ledger.file
+                continue
         frame, meta = _read_source(source)
         load = _TableLoad(table, frame, meta, source, quality, today)
         load.truncated_tail()
@@ -1135,24 +1204,29 @@ def load_dataset(config, *, today=None) -> Dataset:
         files[table] = load.file
 
     tx = tables["transactions"]
-    if tx.empty:
+    if (tx.empty if ledger is None else ledger.rows_kept == 0):
         raise _fail(files["transactions"], "no usable ledger rows remain after validation",
                     "see the data-quality log (kam validate) for why rows were excluded")
-    credit = int((tx["revenue"] < 0).sum())
+    credit = int((tx["revenue"] < 0).sum()) if ledger is None else ledger.n_credit
     if credit:
         quality.add("transactions", files["transactions"], "credit notes (negative revenue) kept",
                     column="revenue", rows=credit, action="info")
-    ledger_attrs = _ledger_attributes(tx, quality, files["transactions"])
+    ledger_attrs = _ledger_attributes(tx, quality, files["transactions"]) if ledger is None \
+        else ledger.account_attributes(quality, files["transactions"])
     attr_cols = [c for c in ledger_attrs.columns if c != "account_id"]
     if "accounts" in tables:
         accounts = tables["accounts"].drop(columns=[_ROW])
         known = accounts["account_id"]
-        unknown_mask = ~_isin(tx["account_id"], known)
-        if unknown_mask.any():
+        if ledger is None:
+            unknown_mask = ~_isin(tx["account_id"], known)
+            n_unknown = int(unknown_mask.sum())
             missing = tx.loc[unknown_mask, "account_id"].drop_duplicates()
+        else:
+            n_unknown, missing = ledger.unknown_accounts(known)
+        if n_unknown:
             quality.add("transactions", files["transactions"],
                         "transactions of accounts not in the accounts table: kept, accounts added as unlisted",
-                        column="account_id", rows=int(unknown_mask.sum()), action="flagged",
+                        column="account_id", rows=n_unknown, action="flagged",
                         examples="accounts " + ", ".join(missing[:5].astype(str)))
             stub = pd.DataFrame({"account_id": pd.array(missing.to_numpy(), dtype="string")})
             accounts = pd.concat([accounts, stub], ignore_index=True)
@@ -1189,5 +1263,10 @@ def load_dataset(config, *, today=None) -> Dataset:
         tables[name] = tables[name].drop(columns=[_ROW], errors="ignore")
         tables[name].attrs = {}
     ordered = {name: tables[name] for name in CONTRACT if name in tables}
-    return Dataset(tables=ordered, quality=quality, config=config, accounts_from_ledger=from_ledger_only,
-                   sources=sources)
+    dataset = Dataset(tables=ordered, quality=quality, config=config, accounts_from_ledger=from_ledger_only,
+                      sources=sources)
+    if ledger is not None:
+        dataset.ledger = ledger
+        dataset.panel_aggregate = ledger.panel_aggregate
+        dataset.panel_freq = ledger.panel_freq
+    return dataset

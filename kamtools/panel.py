@@ -193,5 +193,8 @@ def build_panel(dataset, freq: str = "M") -> pd.DataFrame:
     tables = dataset.tables if hasattr(dataset, "tables") else dataset
     agg = getattr(dataset, "panel_aggregate", None)
     if agg is None or getattr(dataset, "panel_freq", freq) != freq:
-        agg = aggregate_ledger(tables["transactions"], freq)
+        ledger = getattr(dataset, "ledger", None)
+        # a ledger validated in DuckDB (kamtools.ledger_duckdb) brings both frequencies: its
+        # transactions table is a stand-in without order ids, not the ledger's lines
+        agg = ledger.aggregate(freq) if ledger is not None else aggregate_ledger(tables["transactions"], freq)
     return complete_panel(agg, tables.get("accounts"), freq)
