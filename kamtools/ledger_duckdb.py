@@ -126,6 +126,7 @@ MAX_STANDIN_ROWS = 5_000_000
 # lines (bit-identical to the pandas route); above, in DuckDB from partial sums per account, day,
 # product and order (the last bits of a float sum depend on the order it is added in)
 _EXACT_LINES = 100_000
+_EXACT = "DECIMAL(38, 9)"  # the type money is summed in (exact, so the order of threads cannot matter)
 
 _TABLE = "transactions"
 _DIAGNOSE_LIMIT = 2**30          # reader errors of files up to this size are worded by the pandas reader
@@ -1404,10 +1405,12 @@ class _Loader:
                 'coalesce("revenue" > 0, false) AS pos',
                 '"order_id" AS order_id' if has_order else "CAST(NULL AS VARCHAR) AS order_id"]
         keys += [f'{_ident(a)} AS {_ident("a_" + a)}' for a in attrs]
-        margin = 'fsum("gross_margin")' if has_margin else "CAST(NULL AS DOUBLE)"
+        # exact decimal sums: a parallel float sum depends on the threads' order, and the same data
+        # must give the same bits run after run (amounts are kept to 1e-9 of a currency unit)
+        margin = f'sum(CAST("gross_margin" AS {_EXACT})) ' if has_margin else f"CAST(NULL AS {_EXACT})"
         n_margin = 'count("gross_margin")' if has_margin else "0"
         last = f", max({{'d': \"date\", 'r': rn}}) AS last_key" if attrs else ""
-        self.q(f"CREATE OR REPLACE TEMP TABLE stage AS SELECT {', '.join(keys)}, fsum(\"revenue\") AS rev, "
+        self.q(f"CREATE OR REPLACE TEMP TABLE stage AS SELECT {', '.join(keys)}, sum(CAST(\"revenue\" AS {_EXACT})) AS rev, "
                f"{margin} AS gm, {n_margin} AS n_gm, count(*) AS lines, min(rn) AS first_rn{last} "
                f"FROM ({plan.kept_sql()}) GROUP BY ALL")
         aggregates = {}
@@ -1420,10 +1423,10 @@ class _Loader:
             orders = ("count(DISTINCT order_id) + count(DISTINCT CASE WHEN order_id IS NULL THEN day END)"
                       if has_order else "count(DISTINCT day)")
             products = "count(DISTINCT product)" if has_product else "0"
-            gm = "CASE WHEN sum(n_gm) > 0 THEN fsum(gm) END" if has_margin else "CAST(NULL AS DOUBLE)"
+            gm = "CASE WHEN sum(n_gm) > 0 THEN CAST(sum(gm) AS DOUBLE) END" if has_margin else "CAST(NULL AS DOUBLE)"
             both = self.q(
                 "SELECT account_id, CAST(coalesce(m, q) AS TIMESTAMP) AS period, grouping(m) AS quarterly, "
-                f"fsum(rev) AS revenue, {gm} AS gross_margin, CAST({orders} AS BIGINT) AS orders, "
+                f"CAST(sum(rev) AS DOUBLE) AS revenue, {gm} AS gross_margin, CAST({orders} AS BIGINT) AS orders, "
                 f"CAST({products} AS BIGINT) AS products FROM (SELECT *, date_trunc('month', day) AS m, "
                 "date_trunc('quarter', day) AS q FROM stage) GROUP BY GROUPING SETS ((account_id, m), (account_id, q)) "
                 "ORDER BY quarterly, account_id, period").df()
@@ -1461,7 +1464,8 @@ class _Loader:
         for _ in range(2):
             group = "account_id, day, product, pos" if grain == "account-day-product" else "account_id, day, pos"
             limit = f" LIMIT {MAX_STANDIN_ROWS + 1}" if grain == "account-day-product" else ""
-            frame = self.q(f"SELECT {group}, fsum(rev) AS revenue, CASE WHEN sum(n_gm) > 0 THEN fsum(gm) END AS gm, "
+            frame = self.q(f"SELECT {group}, CAST(sum(rev) AS DOUBLE) AS revenue, "
+                           f"CASE WHEN sum(n_gm) > 0 THEN CAST(sum(gm) AS DOUBLE) END AS gm, "
                            f"sum(lines) AS lines FROM stage GROUP BY {group} ORDER BY {group}{limit}").df()
             if not limit or len(frame) <= MAX_STANDIN_ROWS:
                 break
