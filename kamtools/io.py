@@ -405,7 +405,16 @@ def _read_excel(source: DataSource) -> tuple[pd.DataFrame, _Meta]:
 def _read_parquet(source: DataSource) -> tuple[pd.DataFrame, _Meta]:
     name = source.path.name
     try:
-        frame = pd.read_parquet(source.path)
+        if source.path.is_dir():  # only the Parquet files: a folder often also holds a README
+            files = sorted(f for f in source.path.rglob("*.parquet") if f.is_file())
+            if not files:
+                raise _fail(name, "the folder holds no .parquet files",
+                            "point `path:` at a Parquet file or a folder of .parquet files")
+            frame = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+        else:
+            frame = pd.read_parquet(source.path)
+    except DataValidationError:
+        raise
     except Exception as exc:
         raise _fail(name, f"cannot be read as Parquet ({type(exc).__name__}: {exc})",
                     "check the file is complete, or export CSV") from None

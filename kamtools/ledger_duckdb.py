@@ -451,20 +451,22 @@ def _duck_type(t: str) -> str:
 
 
 def _open_parquet(source: DataSource, con) -> _Source:
-    import pyarrow.dataset as pads
     import pyarrow.parquet as pq
 
     name = source.path.name
     try:
         if source.path.is_dir():
-            dataset = pads.dataset(str(source.path), format="parquet")
-            files = list(dataset.files)
+            # only the Parquet files: a folder often also holds a README or SOURCE.txt
+            files = sorted(str(f) for f in source.path.rglob("*.parquet") if f.is_file())
+            if not files:
+                raise _io._fail(name, "the folder holds no .parquet files",
+                                "point `path:` at a Parquet file or a folder of .parquet files")
             if any("=" in part for f in files for part in Path(f).relative_to(source.path).parts[:-1]):
                 raise _Fallback("partitioned Parquet folder")
         else:
             files = [str(source.path)]
         counts = [pq.ParquetFile(f).metadata.num_rows for f in files]
-    except _Fallback:
+    except (_Fallback, DataValidationError):
         raise
     except Exception as exc:
         raise _io._fail(name, f"cannot be read as Parquet ({type(exc).__name__}: {exc})",

@@ -20,3 +20,14 @@ def test_duckdb_panel_is_identical_across_runs(tmp_path, monkeypatch):
     # and the decimal sums agree with the pandas route to far below a cent
     pandas_panel = build_panel(load_dataset(load_config(tmp_path / "c.yaml", data__transactions__engine="pandas")))
     assert np.allclose(panels[0]["revenue"], pandas_panel["revenue"], rtol=0, atol=1e-6)
+
+
+def test_a_parquet_folder_reads_only_its_parquet_files(tmp_path):
+    write_large_world(tmp_path, seed=0, n_accounts=60, n_months=12, lines=20_000, chunk_lines=500)
+    (tmp_path / "transactions" / "SOURCE.txt").write_text("where these files came from\n")
+    counts = {}
+    for engine in ("pandas", "duckdb"):
+        cfg = tmp_path / f"{engine}.yaml"
+        cfg.write_text(f"client: Folder\ndata:\n  transactions: {{path: transactions, engine: {engine}}}\n")
+        counts[engine] = load_dataset(load_config(cfg)).quality.accounting.iloc[0]["rows_read"]
+    assert counts["pandas"] == counts["duckdb"] > 15_000
