@@ -118,12 +118,13 @@ def _run_child(method: str, path: Path, fmt: str) -> dict:
         return {"error": f"exit {proc.returncode}", "peak_rss_mb": usage.ru_maxrss / 1024}
     result = json.loads(out.decode().strip().splitlines()[-1])
     result["peak_rss_mb"] = usage.ru_maxrss / 1024          # ru_maxrss is in KiB on Linux
+    result["process_cpu_seconds"] = usage.ru_utime + usage.ru_stime   # whole process, imports included
     result["load_average"] = round((load_before + os.getloadavg()[0]) / 2, 2)
     return result
 
 
-def _best(method: str, path: Path, fmt: str, repeats: int) -> dict:
-    runs = [_run_child(method, path, fmt) for _ in range(repeats)]
+def _best_of(runs: list[dict]) -> dict:
+    """The fastest of several runs (the least disturbed by other jobs on a shared machine)."""
     ok = [r for r in runs if "error" not in r]
     if not ok:
         return runs[0]
@@ -175,9 +176,13 @@ def main(argv=None) -> int:
         path = _ledger(args.data, lines, fmt)
         row = {"case": f"{lines / 1e6:g}M lines {fmt}", "lines": lines, "format": fmt,
                "source_mb": round(_size(path) / 2**20, 1)}
-        for method in ("kit", "duckdb_sql", "pandas", "kit_pandas_route"):
-            print(f"  {row['case']}: {method} …", flush=True)
-            row[method] = _best(method, path, fmt, args.repeats)
+        methods = ("kit", "duckdb_sql", "pandas", "kit_pandas_route")
+        runs = {m: [] for m in methods}
+        for rep in range(args.repeats):   # interleaved, so a busy spell hits every method alike
+            for method in methods:
+                print(f"  {row['case']}: {method} (run {rep + 1}) …", flush=True)
+                runs[method].append(_run_child(method, path, fmt))
+        row.update({m: _best_of(r) for m, r in runs.items()})
         rows.append(row)
     if not args.skip_big:
         path = _ledger(args.data, big, "parquet")
@@ -185,7 +190,7 @@ def main(argv=None) -> int:
                "source_mb": round(_size(path) / 2**20, 1)}
         for method in ("kit", "duckdb_sql"):
             print(f"  {row['case']}: {method} …", flush=True)
-            row[method] = _best(method, path, "parquet", 1)
+            row[method] = _best_of([_run_child(method, path, "parquet")])
         rows.append(row)
 
     results = []
@@ -203,6 +208,8 @@ def main(argv=None) -> int:
             "kit_rows_read": kit.get("rows_read"), "kit_rows_kept": kit.get("rows_kept"),
             "panel_rows": kit.get("panel_rows"), "aggregate_rows_sql": sql.get("panel_rows"),
             "standin_rows": kit.get("standin_rows"), "load_average": kit.get("load_average"),
+            "kit_cpu_seconds": kit.get("process_cpu_seconds"), "duckdb_sql_cpu_seconds": sql.get("process_cpu_seconds"),
+            "pandas_cpu_seconds": None if pdx is None else pdx.get("process_cpu_seconds"),
             "kit_pandas_route_seconds": row.get("kit_pandas_route", {}).get("seconds"),
             "kit_pandas_route_peak_mb": row.get("kit_pandas_route", {}).get("peak_rss_mb"),
             "errors": {m: r["error"] for m, r in (("kit", kit), ("duckdb_sql", sql), ("pandas", pdx or {}),
