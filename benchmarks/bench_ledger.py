@@ -212,6 +212,10 @@ def main(argv=None) -> int:
             "pandas_cpu_seconds": None if pdx is None else pdx.get("process_cpu_seconds"),
             "kit_pandas_route_seconds": row.get("kit_pandas_route", {}).get("seconds"),
             "kit_pandas_route_peak_mb": row.get("kit_pandas_route", {}).get("peak_rss_mb"),
+            "target_within_1_25x_duckdb_sql": (kit["seconds"] / sql["seconds"] <= 1.25) if ok else None,
+            "target_5x_faster_than_pandas": (pdx["seconds"] / kit["seconds"] >= 5)
+            if ok and pdx and "seconds" in pdx else None,
+            "target_under_4gb": kit["peak_rss_mb"] < 4096 if "peak_rss_mb" in kit else None,
             "errors": {m: r["error"] for m, r in (("kit", kit), ("duckdb_sql", sql), ("pandas", pdx or {}),
                                                   ("kit_pandas_route", row.get("kit_pandas_route", {})))
                        if "error" in r},

@@ -69,9 +69,11 @@ Known differences (documented, not silent)
 ------------------------------------------
 * Sums. Up to ``_EXACT_LINES`` (100,000) kept lines, the aggregate is computed from the kept
   lines by :func:`kamtools.panel.aggregate_ledger` itself, so every panel column is identical
-  to the pandas route's, bit for bit. Above, DuckDB sums partial sums (Kahan, ``fsum``) in its
-  own order: integer columns are identical, revenue and margin agree to ~1e-13 relative (pandas
-  itself adds in a data-dependent order: ``np.add.reduceat`` on sorted ledgers, Kahan on others).
+  to the pandas route's, bit for bit. Above, DuckDB sums the amounts exactly as
+  ``DECIMAL(38, 9)`` (each amount rounded to 1e-9 of a currency unit), so a ledger gives the same
+  bits run after run whatever order the threads finish in: integer columns are identical to the
+  pandas route's, revenue and margin agree far below a cent (pandas' own float sum depends on the
+  data's order: ``np.add.reduceat`` on sorted ledgers, Kahan summation on others).
 * Digits are ASCII 0–9 in the decimal-id check (Python's regular expressions also take other
   scripts' digits), and pandas' slow number parser accepts a few oddities (``+6E 0``) refused here;
   both only matter for malformed exports.
@@ -84,7 +86,7 @@ Known differences (documented, not silent)
 References
 ----------
 DuckDB documentation: ``read_csv`` (``null_padding``, ``nullstr``, ``strict_mode``),
-``read_parquet`` (``file_row_number``, ``file_index``), ``fsum``, ``min(x, n)``, configuration
+``read_parquet`` (``file_row_number``, ``file_index``), ``DECIMAL`` sums, ``min(x, n)``, configuration
 (``memory_limit``, ``threads``, ``temp_directory``, ``preserve_insertion_order``).
 """
 
