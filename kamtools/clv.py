@@ -348,6 +348,18 @@ def _run_lbfgsb(fun: Any, x0: np.ndarray, owner: str, names: list[str], advice: 
     return res.x
 
 
+def _store_fit(model, names, est, ll, cov, se, *, n_customers, n_unique, unit, t0) -> None:
+    """Set the fitted attributes every estimator here carries (the fit protocol's ``*_``)."""
+    model.params_ = pd.Series(est, index=names, name="estimate")
+    model.standard_errors_ = pd.Series(se, index=names, name="std_err")
+    model.covariance_ = pd.DataFrame(cov, index=names, columns=names)
+    model.log_likelihood_ = float(ll)
+    model.n_customers_ = float(n_customers)
+    model.n_unique_ = int(n_unique)
+    model.time_unit_ = unit
+    model.fit_seconds_ = time.perf_counter() - t0
+
+
 def _penalised_mle(
     ll_grad: Any, d: Any, N: float, theta0: np.ndarray, penalizer: float, owner: str, names: list[str], advice: str
 ) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
@@ -1015,14 +1027,7 @@ class BetaGeo(_Fitted):
         )
         names = list(self._param_names)
         est, ll, cov, se = _penalised_mle(_bgnbd_ll_grad, d, N, theta0, penalizer, owner, names, advice)
-        self.params_ = pd.Series(est, index=names, name="estimate")
-        self.standard_errors_ = pd.Series(se, index=names, name="std_err")
-        self.covariance_ = pd.DataFrame(cov, index=names, columns=names)
-        self.log_likelihood_ = float(ll)
-        self.n_customers_ = float(N)
-        self.n_unique_ = int(d["n_rows"])
-        self.time_unit_ = unit
-        self.fit_seconds_ = time.perf_counter() - t0
+        _store_fit(self, names, est, ll, cov, se, n_customers=N, n_unique=d["n_rows"], unit=unit, t0=t0)
         _log.debug("BetaGeo fit on %d customers (%d distinct rows) in %.3f s", N, d["n_rows"], self.fit_seconds_)
         return self
 
@@ -1297,14 +1302,7 @@ class GammaGamma(_Fitted):
         )
         names = list(self._param_names)
         est, ll, cov, se = _penalised_mle(_gg_ll_grad, d, N, theta0, penalizer, owner, names, advice)
-        self.params_ = pd.Series(est, index=names, name="estimate")
-        self.standard_errors_ = pd.Series(se, index=names, name="std_err")
-        self.covariance_ = pd.DataFrame(cov, index=names, columns=names)
-        self.log_likelihood_ = float(ll)
-        self.n_customers_ = N
-        self.n_unique_ = int(xr.size)
-        self.time_unit_ = unit
-        self.fit_seconds_ = time.perf_counter() - t0
+        _store_fit(self, names, est, ll, cov, se, n_customers=N, n_unique=xr.size, unit=unit, t0=t0)
         if est[1] <= 1:
             warnings.warn(
                 f"GammaGamma: q = {est[1]:.3f} <= 1, so the population mean spend p*v/(q-1) is infinite; "
