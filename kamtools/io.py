@@ -72,6 +72,9 @@ _CURRENCY = r"(?:€|\$|£|¥|(?<![A-Za-z])(?:CHF|EUR|USD|GBP)(?![A-Za-z]))"
 _CURRENCY_RE = re.compile(_CURRENCY)
 _THOUSANDS_RE = re.compile(r"^[-+]?\d{1,3}([,.' \u00a0\u202f]\d{3})+([.,]\d+)?$")
 _ISO_RE = r"^\d{4}-\d{1,2}-\d{1,2}|^\d{8}(?:T|$)"
+# a UTC offset after a time of day: Z, +01, +0100, +01:00 (the time is required: 2024-01-15 ends in "-15")
+_OFFSET_RE = r"(\d:\d{2}(?::\d{2}(?:[.,]\d+)?)?)\s*(?:Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)$"
+_OFFSET_ANY_RE = ".*" + _OFFSET_RE.replace("(", "(?:", 1)
 _TRUE = {"true", "t", "yes", "y", "1", "ja", "j", "oui", "x", "wahr", "si", "sí"}
 _FALSE = {"false", "f", "no", "n", "0", "nein", "non", "falsch", ""}
 _EVENT_DATES = {("transactions", "date"), ("surveys", "date"), ("interactions", "date"),
@@ -568,17 +571,25 @@ def _parse_dates(series: pd.Series, source: DataSource) -> tuple[pd.Series, np.n
     out = pd.Series(pd.NaT, index=series.index, dtype="datetime64[us]")
     iso = text.str.match(_ISO_RE).to_numpy() & ~empty
 
-    def parse(mask, **kwargs):
+    def to_datetime(values, **kwargs):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             try:
-                parsed = pd.to_datetime(text[mask], errors="coerce", **kwargs)
+                parsed = pd.to_datetime(values, errors="coerce", **kwargs)
             except ValueError:  # mixed UTC offsets: keep the wall-clock time as written
-                local = text[mask].str.replace(r"(?:Z|[+-]\d{2}:?\d{2})$", "", regex=True)
-                parsed = pd.to_datetime(local, errors="coerce", **kwargs)
+                parsed = pd.to_datetime(values.str.replace(_OFFSET_RE, r"\1", regex=True), errors="coerce", **kwargs)
         if getattr(parsed.dt, "tz", None) is not None:
             parsed = parsed.dt.tz_localize(None)  # wall-clock time as written, offset dropped
-        out[mask] = parsed.astype("datetime64[us]")
+        return parsed.astype("datetime64[us]")
+
+    def parse(mask, **kwargs):
+        parsed = to_datetime(text[mask], **kwargs)
+        # a format inferred from the first value reads other offsets as NaT: retry those without offset
+        failed = text[mask][parsed.isna().to_numpy()]
+        offset = failed[failed.str.match(_OFFSET_ANY_RE).to_numpy()]
+        if len(offset):
+            parsed[offset.index] = to_datetime(offset.str.replace(_OFFSET_RE, r"\1", regex=True), **kwargs)
+        out[mask] = parsed
 
     if source.date_format:
         parse(~empty, format=source.date_format)

@@ -139,6 +139,11 @@ TEXT = {
     "sql_nulls.csv": (
         "account_id,date,revenue,cost\nA001,2024-01-15,100,60\nA002,2024-01-20,200,NULL\n"
     ),
+    # a CRM export with the UTC offset of each user's desk, some written as hours only
+    "mixed_offsets.csv": (
+        "account_id,date,revenue\nA001,2024-01-15 10:00-01,10\nA002,2024-01-15 09:30+02:00,20\n"
+        "A003,2024-01-16T08:00:00Z,30\nA001,2024-01-17,40\n"
+    ),
     "thousands_declared.csv": 'account_id;date;revenue\nA001;15.01.2024;1.234,50\nA002;20.01.2024;12.000,00\n',
 }
 
