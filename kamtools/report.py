@@ -436,6 +436,9 @@ def _execute(input_path: Path, output_path: Path, parameters: dict | None, cwd: 
             parameters=parameters or None,
             progress_bar=False,
             log_output=False,
+            # papermill rewrites the whole notebook before and after every cell (O(cells²) bytes:
+            # ~0.5 s for the selection report); it is written once at the end, and on a cell error
+            request_save_on_cell_execute=False,
             start_timeout=120,
             execution_timeout=timeout,
             **kwargs,
