@@ -320,7 +320,14 @@ def _byte_chunks(path: Path, chunk: int = 64 << 20):
 
 
 def _scan_text(path: Path, encoding: str) -> _TextScan:
-    """Quotes, empty lines and the last line of a CSV, in one streaming pass over the bytes
+    """Quotes, empty lines and the last line of a CSV: :func:`_scan_quick` when it can, else
+    :func:`_scan_lines`."""
+    quick = _scan_quick(path, encoding)
+    return quick if quick is not None else _scan_lines(path, encoding)
+
+
+def _scan_lines(path: Path, encoding: str) -> _TextScan:
+    """The scan in one streaming pass over the bytes, with the numbers of the empty lines
     (vectorised per 64 MiB block; the line structure of UTF-16 is scanned on its UTF-8 form)."""
     scan = _TextScan()
     chunks = _byte_chunks(path)
@@ -353,6 +360,27 @@ def _scan_text(path: Path, encoding: str) -> _TextScan:
     scan.ends_with_newline = text_tail.endswith(("\n", "\r"))
     stripped = text_tail.rstrip("\r\n")
     scan.trailing_empty = scan.ends_with_newline and (text_tail.endswith("\n\n") or text_tail.endswith("\n\r\n"))
+    scan.last_line = stripped[stripped.rfind("\n") + 1:].rstrip("\r")
+    return scan
+
+
+def _scan_quick(path: Path, encoding: str) -> _TextScan | None:
+    """The scan of a plain (not compressed, not UTF-16) file without empty lines, from searches
+    over the mapped file (no copies, no per-line work); None when the file needs the full scan."""
+    if encoding == "utf-16" or path.suffix.lower() == ".gz":
+        return None
+    with open(path, "rb") as fh:
+        if os.fstat(fh.fileno()).st_size == 0:
+            return None
+        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            # (a CR is found by memchr; the slower two-byte search runs only on CRLF files)
+            if mm.find(b"\n\n") >= 0 or (mm.find(b"\r") >= 0 and mm.find(b"\n\r\n") >= 0):
+                return None           # empty lines: their numbers come from the full scan
+            scan = _TextScan(has_quote=mm.find(b'"') >= 0)
+            tail = mm[max(0, len(mm) - _HEAD_BYTES):]
+    text_tail = tail.decode("utf-8" if encoding == "utf-8" else "latin-1", errors="replace")
+    scan.ends_with_newline = text_tail.endswith(("\n", "\r"))
+    stripped = text_tail.rstrip("\r\n")
     scan.last_line = stripped[stripped.rfind("\n") + 1:].rstrip("\r")
     return scan
 

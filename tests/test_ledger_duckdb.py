@@ -485,3 +485,19 @@ def test_which_route_a_source_takes(tmp_path, monkeypatch):
 def test_a_config_key_error_is_still_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="engine must be auto, pandas or duckdb"):
         load_config(_config(tmp_path, {"engine": "spark", "data": {"transactions": "ledger.csv"}}))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(alphabet=["a", "1", ",", '"', "\n", "\r", " "], min_size=1, max_size=60))
+def test_the_quick_text_scan_agrees_with_the_full_scan(text, tmp_path):
+    # the quick scan (searches over the mapped file) must see what the line-by-line scan sees
+    path = tmp_path / "ledger.csv"
+    path.write_bytes(text.encode())
+    quick = ledger_duckdb._scan_quick(path, "utf-8")
+    full = ledger_duckdb._scan_lines(path, "utf-8")
+    if quick is None:   # only files with empty lines need the full scan
+        assert "\n\n" in text or "\n\r\n" in text
+        return
+    assert len(full.empty_lines) == 0
+    for name in ("has_quote", "ends_with_newline", "trailing_empty", "last_line"):
+        assert getattr(quick, name) == getattr(full, name), name
