@@ -69,8 +69,8 @@ Known differences (documented, not silent)
 ------------------------------------------
 * Sums. Up to ``_EXACT_LINES`` (100,000) kept lines, the aggregate is computed from the kept
   lines by :func:`kamtools.panel.aggregate_ledger` itself, so every panel column is identical
-  to the pandas route's, bit for bit. Above, DuckDB sums the amounts exactly as
-  ``DECIMAL(38, 9)`` (each amount rounded to 1e-9 of a currency unit), so a ledger gives the same
+  to the pandas route's, bit for bit. Above, DuckDB sums the amounts exactly as 128-bit
+  integers of 1e-9 currency units (each amount rounded to 1e-9), so a ledger gives the same
   bits run after run whatever order the threads finish in: integer columns are identical to the
   pandas route's, revenue and margin agree far below a cent (pandas' own float sum depends on the
   data's order: ``np.add.reduceat`` on sorted ledgers, Kahan summation on others).
@@ -86,13 +86,14 @@ Known differences (documented, not silent)
 References
 ----------
 DuckDB documentation: ``read_csv`` (``null_padding``, ``nullstr``, ``strict_mode``),
-``read_parquet`` (``file_row_number``, ``file_index``), ``DECIMAL`` sums, ``min(x, n)``, configuration
+``read_parquet`` (``file_row_number``, ``file_index``), ``HUGEINT`` sums, ``min(x, n)``, configuration
 (``memory_limit``, ``threads``, ``temp_directory``, ``preserve_insertion_order``).
 """
 
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import gzip
 import logging
@@ -100,6 +101,7 @@ import mmap
 import os
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -128,7 +130,16 @@ MAX_STANDIN_ROWS = 5_000_000
 # lines (bit-identical to the pandas route); above, in DuckDB from partial sums per account, day,
 # product and order (the last bits of a float sum depend on the order it is added in)
 _EXACT_LINES = 100_000
-_EXACT = "DECIMAL(38, 9)"  # the type money is summed in (exact, so the order of threads cannot matter)
+
+
+def _nanos(expr: str) -> str:
+    """An amount as a whole number of 1e-9 currency units: summed exactly (a 128-bit integer), so
+    the order the threads finish in cannot change the last bit; ~1.4× faster than DECIMAL(38, 9)."""
+    return f"CAST(round({expr} * 1e9) AS HUGEINT)"
+
+
+def _from_nanos(expr: str) -> str:
+    return f"(CAST({expr} AS DOUBLE) / 1e9)"
 
 _TABLE = "transactions"
 _DIAGNOSE_LIMIT = 2**30          # reader errors of files up to this size are worded by the pandas reader
@@ -221,6 +232,9 @@ class DuckLedger:
         appearance in the ledger.
     transactions_grain : str
         ``"account-day-product"`` or ``"account-day"``: the grain of the stand-in table.
+    timings : dict
+        Seconds spent in each step of the load (``open``, ``parse``, ``rules``, ``duplicates``,
+        ``sums``), for benchmarks and ``kam validate --debug``.
     """
 
     file: str
@@ -236,6 +250,7 @@ class DuckLedger:
     _attributes: pd.DataFrame = field(repr=False, default=None)
     _conflicts: list = field(repr=False, default_factory=list)
     _aggregates: dict = field(repr=False, default_factory=dict)
+    timings: dict = field(repr=False, compare=False, default_factory=dict)
 
     def aggregate(self, freq: str = "M") -> pd.DataFrame:
         """The account × period aggregate at ``freq`` ("M" or "Q"); both are summed in the load."""
@@ -274,6 +289,8 @@ class _Session:
             "autoinstall_known_extensions": False,
             "autoload_known_extensions": False,
         })
+        # DuckDB draws a progress bar on stderr for long queries: noise in logs and notebooks
+        self.con.execute("SET enable_progress_bar = false")
         return self.con
 
     def __exit__(self, *exc):
@@ -858,7 +875,25 @@ class _Loader:
         return "true" if self.plan.trunc_rn is None else f"(rn <> {self.plan.trunc_rn})"
 
     # -- the steps ------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _step(self, name: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - start
+            log.debug("%s: %s %.2f s", self.file, name, self.timings[name])
+
     def run(self) -> DuckLedger:
+        self.timings: dict[str, float] = {}
+        with self._step("open"):
+            ledger = self._run()
+        # "open" is what the named steps leave: reading the header, scanning the text, the plan
+        self.timings["open"] -= sum(v for k, v in self.timings.items() if k != "open")
+        ledger.timings = dict(self.timings)
+        return ledger
+
+    def _run(self) -> DuckLedger:
         source = self.source
         self.src = _open_parquet(source, self.con) if source.format == "parquet" else _open_csv(source)
         self.plan = _Plan(self.src, source)
@@ -881,14 +916,18 @@ class _Loader:
         self._coerce_plan(frames)
         self._status_plan()
         if self.src.csv:
-            self.plan.materialize(self.q)   # the text is parsed once; every pass reads the table
-        counts = self._count_all()
-        self._log_reading()
-        self._derive_checks(counts)
-        self._coerce_checks(counts)
-        self._row_rules()
-        self._duplicates()
-        return self._finish()
+            with self._step("parse"):
+                self.plan.materialize(self.q)   # the text is parsed once; every pass reads the table
+        with self._step("rules"):
+            counts = self._count_all()
+            self._log_reading()
+            self._derive_checks(counts)
+            self._coerce_checks(counts)
+            self._row_rules()
+        with self._step("duplicates"):
+            self._duplicates()
+        with self._step("sums"):
+            return self._finish()
 
     def _no_rows(self) -> DataValidationError:
         return _io._fail(self.file, "the file has a header but no data rows", "re-export the table with its rows")
@@ -1437,12 +1476,13 @@ class _Loader:
                 'coalesce("revenue" > 0, false) AS pos',
                 '"order_id" AS order_id' if has_order else "CAST(NULL AS VARCHAR) AS order_id"]
         keys += [f'{_ident(a)} AS {_ident("a_" + a)}' for a in attrs]
-        # exact decimal sums: a parallel float sum depends on the threads' order, and the same data
+        # exact integer sums: a parallel float sum depends on the threads' order, and the same data
         # must give the same bits run after run (amounts are kept to 1e-9 of a currency unit)
-        margin = f'sum(CAST("gross_margin" AS {_EXACT})) ' if has_margin else f"CAST(NULL AS {_EXACT})"
+        rev_nanos, gm_nanos = _nanos('"revenue"'), _nanos('"gross_margin"')
+        margin = f"sum({gm_nanos})" if has_margin else "CAST(NULL AS HUGEINT)"
         n_margin = 'count("gross_margin")' if has_margin else "0"
         last = f", max({{'d': \"date\", 'r': rn}}) AS last_key" if attrs else ""
-        self.q(f"CREATE OR REPLACE TEMP TABLE stage AS SELECT {', '.join(keys)}, sum(CAST(\"revenue\" AS {_EXACT})) AS rev, "
+        self.q(f"CREATE OR REPLACE TEMP TABLE stage AS SELECT {', '.join(keys)}, sum({rev_nanos}) AS rev, "
                f"{margin} AS gm, {n_margin} AS n_gm, count(*) AS lines, min(rn) AS first_rn{last} "
                f"FROM ({plan.kept_sql()}) GROUP BY ALL")
         aggregates = {}
@@ -1455,10 +1495,10 @@ class _Loader:
             orders = ("count(DISTINCT order_id) + count(DISTINCT CASE WHEN order_id IS NULL THEN day END)"
                       if has_order else "count(DISTINCT day)")
             products = "count(DISTINCT product)" if has_product else "0"
-            gm = "CASE WHEN sum(n_gm) > 0 THEN CAST(sum(gm) AS DOUBLE) END" if has_margin else "CAST(NULL AS DOUBLE)"
+            gm = f"CASE WHEN sum(n_gm) > 0 THEN {_from_nanos('sum(gm)')} END" if has_margin else "CAST(NULL AS DOUBLE)"
             both = self.q(
                 "SELECT account_id, CAST(coalesce(m, q) AS TIMESTAMP) AS period, grouping(m) AS quarterly, "
-                f"CAST(sum(rev) AS DOUBLE) AS revenue, {gm} AS gross_margin, CAST({orders} AS BIGINT) AS orders, "
+                f"{_from_nanos('sum(rev)')} AS revenue, {gm} AS gross_margin, CAST({orders} AS BIGINT) AS orders, "
                 f"CAST({products} AS BIGINT) AS products FROM (SELECT *, date_trunc('month', day) AS m, "
                 "date_trunc('quarter', day) AS q FROM stage) GROUP BY GROUPING SETS ((account_id, m), (account_id, q)) "
                 "ORDER BY quarterly, account_id, period").df()
@@ -1496,8 +1536,8 @@ class _Loader:
         for _ in range(2):
             group = "account_id, day, product, pos" if grain == "account-day-product" else "account_id, day, pos"
             limit = f" LIMIT {MAX_STANDIN_ROWS + 1}" if grain == "account-day-product" else ""
-            frame = self.q(f"SELECT {group}, CAST(sum(rev) AS DOUBLE) AS revenue, "
-                           f"CASE WHEN sum(n_gm) > 0 THEN CAST(sum(gm) AS DOUBLE) END AS gm, "
+            frame = self.q(f"SELECT {group}, {_from_nanos('sum(rev)')} AS revenue, "
+                           f"CASE WHEN sum(n_gm) > 0 THEN {_from_nanos('sum(gm)')} END AS gm, "
                            f"sum(lines) AS lines FROM stage GROUP BY {group} ORDER BY {group}{limit}").df()
             if not limit or len(frame) <= MAX_STANDIN_ROWS:
                 break
