@@ -28,7 +28,7 @@ def machine() -> str:
 def _rows(payload) -> list[dict]:
     if isinstance(payload, list):
         return payload
-    for key in ("results", "rows", "cases"):
+    for key in ("summary", "results", "rows", "cases"):   # a compact "summary" first, when a benchmark has one
         if isinstance(payload.get(key), list):
             return payload[key]
     return [payload]

@@ -889,8 +889,8 @@ class _Loader:
         with self._step("open"):
             ledger = self._run()
         # "open" is what the named steps leave: reading the header, scanning the text, the plan
-        self.timings["open"] -= sum(v for k, v in self.timings.items() if k != "open")
-        ledger.timings = dict(self.timings)
+        opened = self.timings.pop("open") - sum(self.timings.values())
+        ledger.timings = {"open": opened, **self.timings}
         return ledger
 
     def _run(self) -> DuckLedger:

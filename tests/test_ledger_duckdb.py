@@ -501,3 +501,20 @@ def test_the_quick_text_scan_agrees_with_the_full_scan(text, tmp_path):
     assert len(full.empty_lines) == 0
     for name in ("has_quote", "ends_with_newline", "trailing_empty", "last_line"):
         assert getattr(quick, name) == getattr(full, name), name
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_the_load_says_where_its_time_went(tmp_path, fmt):
+    table = _typed_parquet_table()
+    name = "ledger.parquet" if fmt == "parquet" else "ledger.csv"
+    if fmt == "parquet":
+        pq.write_table(table, tmp_path / name)
+    else:
+        table.to_pandas().to_csv(tmp_path / name, index=False)
+    config = load_config(_config(tmp_path, {"data": {"transactions": {"path": name, "engine": "duckdb"}},
+                                            "columns": {"transactions": _TYPED_MAP}}))
+    timings = load_dataset(config).ledger.timings
+    steps = ["open", "parse", "rules", "duplicates", "sums"] if fmt == "csv" else \
+        ["open", "rules", "duplicates", "sums"]
+    assert list(timings) == steps               # the CSV is parsed into a table first
+    assert all(0 <= seconds < 60 for seconds in timings.values())
