@@ -86,10 +86,14 @@ def main(argv=None) -> int:
     p_val.add_argument("--config", required=True, type=Path)
     p_val.add_argument("--today", default=None, help="the date after which ledger dates count as future "
                                                       "(ISO; default: today)")
-    parser.add_argument("--debug", action="store_true", help="show Python tracebacks of unexpected errors")
+    parser.add_argument("--debug", action="store_true",
+                        help="show Python tracebacks of unexpected errors and the kit's debug log "
+                             "(e.g. the time of each step of a DuckDB ledger load)")
     sub.add_parser("report", help="render the report pack (kam report --help)")
     sub.add_parser("batch", help="render many packs (kam batch --help)")
     args = parser.parse_args(argv)
+    if args.debug:
+        logging.getLogger("kamtools").setLevel(logging.DEBUG)
     try:
         if args.command == "sample":
             return _cmd_sample(args)

@@ -882,7 +882,6 @@ class _Loader:
             yield
         finally:
             self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - start
-            log.debug("%s: %s %.2f s", self.file, name, self.timings[name])
 
     def run(self) -> DuckLedger:
         self.timings: dict[str, float] = {}
@@ -891,6 +890,7 @@ class _Loader:
         # "open" is what the named steps leave: reading the header, scanning the text, the plan
         opened = self.timings.pop("open") - sum(self.timings.values())
         ledger.timings = {"open": opened, **self.timings}
+        log.debug("%s: DuckDB route, %s", self.file, ", ".join(f"{k} {v:.2f} s" for k, v in ledger.timings.items()))
         return ledger
 
     def _run(self) -> DuckLedger:

@@ -18,6 +18,7 @@ transactions table against the analyses that read transactions, and the dispatch
 from __future__ import annotations
 
 import copy
+import logging
 import dataclasses
 import datetime as dt
 import tempfile
@@ -518,3 +519,21 @@ def test_the_load_says_where_its_time_went(tmp_path, fmt):
         ["open", "rules", "duplicates", "sums"]
     assert list(timings) == steps               # the CSV is parsed into a table first
     assert all(0 <= seconds < 60 for seconds in timings.values())
+
+
+def test_kam_debug_logs_the_steps_of_a_duckdb_load(tmp_path, caplog, capsys):
+    from kamtools import cli
+
+    pq.write_table(_typed_parquet_table(), tmp_path / "ledger.parquet")
+    config = _config(tmp_path, {"data": {"transactions": {"path": "ledger.parquet", "engine": "duckdb"}},
+                                "columns": {"transactions": _TYPED_MAP}})
+    kit_logger = logging.getLogger("kamtools")
+    level = kit_logger.level
+    try:
+        assert cli.main(["validate", "--config", str(config)]) == 0
+        assert "DuckDB route" not in caplog.text        # quiet without --debug
+        assert cli.main(["--debug", "validate", "--config", str(config)]) == 0
+        assert "ledger.parquet: DuckDB route, open" in caplog.text
+    finally:
+        kit_logger.setLevel(level)
+    capsys.readouterr()
