@@ -133,6 +133,27 @@ def set_theme(*, font_scale: float = 1.15) -> None:
     import matplotlib as mpl
 
     mpl.rcParams.update(theme_rc(font_scale=font_scale))
+    _quick_inline_png()
+
+
+def _quick_inline_png() -> None:
+    """In a notebook, inline PNGs are written with zlib level 1: the same pixels (PNG is lossless),
+    about a fifth less time per figure, files ~10 % larger; a report draws about 30 figures."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+    try:
+        from matplotlib_inline.config import InlineBackend
+    except ImportError:
+        return
+    settings = InlineBackend.instance(parent=shell)
+    kwargs = dict(settings.print_figure_kwargs)
+    kwargs["pil_kwargs"] = {**kwargs.get("pil_kwargs", {}), "compress_level": 1}
+    settings.print_figure_kwargs = kwargs   # its observer re-registers the figure formatters
 
 
 @contextlib.contextmanager

@@ -69,6 +69,37 @@ def test_set_theme_changes_global_rc():
         assert mpl.rcParams["axes.prop_cycle"].by_key()["color"][0] == "#0072B2"
 
 
+def test_set_theme_in_a_notebook_writes_quick_lossless_pngs(monkeypatch):
+    import IPython
+    from IPython.core.interactiveshell import InteractiveShell
+    from matplotlib_inline.config import InlineBackend
+
+    shell = InteractiveShell.instance()
+    monkeypatch.setattr(IPython, "get_ipython", lambda: shell)
+    settings = InlineBackend.instance(parent=shell)
+    monkeypatch.setattr(settings, "print_figure_kwargs", {"bbox_inches": "tight"})
+    with mpl.rc_context():
+        plots.set_theme()
+    # tight bounding box kept, zlib level 1 added; IPython's inline printer writes such a PNG
+    assert settings.print_figure_kwargs == {"bbox_inches": "tight", "pil_kwargs": {"compress_level": 1}}
+    from IPython.core.pylabtools import print_figure
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, 1])
+    data = print_figure(fig, "png", **settings.print_figure_kwargs)
+    plt.close(fig)
+    idat = data.find(b"IDAT")
+    assert data[idat + 4: idat + 6] == b"\x78\x01"   # zlib header of the fastest level
+
+
+def test_set_theme_outside_a_notebook_leaves_ipython_alone(monkeypatch):
+    import IPython
+
+    monkeypatch.setattr(IPython, "get_ipython", lambda: None)
+    with mpl.rc_context():
+        plots.set_theme()   # no shell: nothing to configure, no error
+
+
 def test_theme_rejects_bad_font_scale():
     with pytest.raises(ParameterError, match="The 'font_scale' parameter of theme_rc must be a positive number"):
         plots.theme_rc(font_scale=0)
