@@ -425,6 +425,44 @@ def test_kendall_tau_sampled_pairs_close_to_exact():
     assert np.abs(est - ref).max() < 0.04
 
 
+
+
+def _kendall_tau_b_reference(draws, i, j, m_untied):
+    """The former one-shot formula of _kendall_tau_b (two d x pairs copies of the scores), kept as the reference."""
+    a, b = draws[:, i], draws[:, j]
+    gt, lt = a > b, a < b
+    conc = np.count_nonzero(gt[:, :m_untied], axis=1)
+    disc = np.count_nonzero(lt[:, :m_untied], axis=1)
+    ns = conc + disc + np.count_nonzero(gt[:, m_untied:], axis=1) + np.count_nonzero(lt[:, m_untied:], axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where((ns > 0) & (m_untied > 0), (conc - disc) / np.sqrt(float(m_untied) * ns), np.nan)
+
+
+def test_kendall_tau_hand_worked_pairs():
+    # base prefers i over j in each pair; pairs (0,1), (0,2), (1,2) untied, (3,4) tied in the base (last).
+    # draw [3, 2, 1, 5, 5]: C = 3 (all three untied pairs ordered like the base), D = 0; the base-tied pair is
+    # tied in the draw too, so n_s = 3 and tau_b = (3 - 0) / sqrt(3 * 3) = 1.
+    # draw [1, 2, 3, 5, 4]: C = 0, D = 3; the base-tied pair is untied in the draw, n_s = 4:
+    # tau_b = -3 / sqrt(3 * 4) = -0.8660...
+    # draw [2, nan, 1, 0, 1]: pair (0,2) concordant, pairs with the NaN count as neither; (3,4) untied:
+    # C = 1, D = 0, n_s = 2, tau_b = 1 / sqrt(3 * 2) = 0.4082...
+    draws = np.array([[3, 2, 1, 5, 5], [1, 2, 3, 5, 4], [2, np.nan, 1, 0, 1]], dtype=np.float32)
+    i, j = np.array([0, 0, 1, 3]), np.array([1, 2, 2, 4])
+    np.testing.assert_allclose(_kendall_tau_b(draws, i, j, 3), [1.0, -3 / math.sqrt(12), 1 / math.sqrt(6)])
+
+
+@pytest.mark.parametrize("n, d, pairs", [(200, 130, 10_000), (200, 7, 10_000), (30, 300, 10_000), (5, 9, 3)])
+def test_kendall_tau_blocked_equals_one_shot_formula(n, d, pairs):
+    # (200, 130, 10,000): 10,000 sampled pairs -> blocks of 52 draws, the last one partial
+    rng = np.random.default_rng(n + d)
+    base = rng.integers(0, 8, n).astype(np.float32)  # ties in the base
+    draws = rng.integers(0, 6, (d, n)).astype(np.float32)  # many ties in the draws
+    draws[0, 0] = np.nan
+    i, j, m_untied, _ = _tau_pairs(base, pairs, np.random.default_rng(1))
+    ours = _kendall_tau_b(draws, i, j, m_untied)
+    ref = _kendall_tau_b_reference(draws, i, j, m_untied)
+    assert ours.dtype == ref.dtype and ours.shape == (d,)
+    np.testing.assert_array_equal(ours, ref)
 @pytest.mark.parametrize(
     "kwargs, match",
     [
