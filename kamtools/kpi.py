@@ -984,16 +984,29 @@ def outcomes_share(
 
 
 def _longest_gaps(days: np.ndarray, codes: np.ndarray, n: int, first: int, last: int) -> np.ndarray:
-    """Longest run of days without a touch in [first, last] per key (days sorted within key)."""
+    """Longest run of days without a touch in [first, last] per key.
+
+    ``days`` (days since epoch, all in [first, last]) and ``codes`` (key of each
+    touch, 0 … n − 1) in any order. A key's longest gap is the largest of the
+    days before its first touch, after its last touch and between consecutive
+    touches; a key never touched gets the window's length. Numpy on the touches
+    sorted by (key, day): segment starts and ``np.maximum.reduceat``.
+    """
     out = np.full(n, float(last - first + 1))
     if days.size == 0:
         return out
-    frame = pd.DataFrame({"k": codes, "d": days}).sort_values(["k", "d"])
-    g = frame.groupby("k")["d"]
-    lo, hi = g.min(), g.max()
-    inner = (frame["d"].diff().where(frame["k"].eq(frame["k"].shift())) - 1).groupby(frame["k"]).max()
-    longest = np.maximum(np.maximum(lo - first, last - hi), inner.reindex(lo.index).fillna(-1))
-    out[lo.index.to_numpy()] = longest.to_numpy(dtype=float)
+    days = np.asarray(days, dtype=np.int64)
+    codes = np.asarray(codes, dtype=np.int64)
+    o = np.lexsort((days, codes))
+    k, d = codes[o], days[o]
+    starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+    ends = np.r_[starts[1:], k.size] - 1
+    inner = np.empty(k.size, dtype=np.int64)
+    inner[0] = -1
+    inner[1:] = d[1:] - d[:-1] - 1
+    inner[starts] = -1  # no gap before a key's first touch (counted from `first` below)
+    longest = np.maximum(np.maximum(d[starts] - first, last - d[ends]), np.maximum.reduceat(inner, starts))
+    out[k[starts]] = longest.astype(float)
     return out
 
 
@@ -1325,9 +1338,18 @@ def _tables(dataset, func: str) -> dict[str, pd.DataFrame]:
     return {k: v for k, v in tables.items() if isinstance(v, pd.DataFrame)}
 
 
-def _has(tables, table: str, columns) -> bool:
+def _has(tables, table: str, columns, cache: dict | None = None) -> bool:
+    """Table present with every column present and not entirely empty (``cache``: (table, column) -> bool)."""
     df = tables.get(table)
-    return df is not None and all(c in df.columns and df[c].notna().any() for c in columns)
+    if df is None:
+        return False
+    cache = {} if cache is None else cache
+    for c in columns:
+        if (table, c) not in cache:
+            cache[(table, c)] = bool(c in df.columns and df[c].notna().any())
+        if not cache[(table, c)]:
+            return False
+    return True
 
 
 def _message(table: str, columns) -> str:
@@ -1358,6 +1380,7 @@ def kpi_availability(
         rows ``level:account_manager`` / ``level:segment`` for the roll-ups.
     """
     tables = _tables(dataset, "kpi_availability")
+    seen: dict = {}  # (table, column) -> present and not entirely empty, checked once per call
     rows = []
     for kpi, (table, cols, _, _) in _REGISTRY.items():
         if kpi.startswith("csat_") and kpi != "csat_responses":
@@ -1367,7 +1390,7 @@ def kpi_availability(
             ok = panel is not None or "transactions" in tables
             msg = None if ok else _message(table, cols)
         elif kpi == "cross_sell_rate":
-            ok = _has(tables, "transactions", ("account_id", "date", "revenue", "product"))
+            ok = _has(tables, "transactions", ("account_id", "date", "revenue", "product"), seen)
             msg = None if ok else _message(table, cols)
         elif kpi == "clv_value":
             has_margin = (
@@ -1380,16 +1403,16 @@ def kpi_availability(
                 except ImportError:
                     ok, msg = False, "not available: kamtools.retention.retention_clv is missing"
         elif kpi == "cadence_attainment":
-            ok = _has(tables, "interactions", cols) and _has(tables, "accounts", ("account_id", tier))
+            ok = _has(tables, "interactions", cols, seen) and _has(tables, "accounts", ("account_id", tier), seen)
             msg = None if ok else _message("interactions", cols) + f" and accounts with account_id, {tier}"
             if ok and not cadence:
                 ok, msg = False, f"not available: provide cadence (contacts per period for each {tier})"
         else:
-            ok = _has(tables, table, cols)
+            ok = _has(tables, table, cols, seen)
             msg = None if ok else _message(table, cols)
         rows.append({"kpi": kpi, "table": table, "available": bool(ok), "message": msg})
     for level in ("account_manager", "segment"):
-        ok = _has(tables, "accounts", ("account_id", level))
+        ok = _has(tables, "accounts", ("account_id", level), seen)
         rows.append({"kpi": f"level:{level}", "table": "accounts", "available": ok,
                      "message": None if ok else _message("accounts", ("account_id", level))})
     return pd.DataFrame(rows)
@@ -1430,16 +1453,23 @@ def _day(ts) -> int:
     return int((np.datetime64(pd.Timestamp(ts).date(), "D") - np.datetime64("1970-01-01", "D")).astype(int))
 
 
-def _long(grid: _Grid, arrays: dict[str, dict[str, np.ndarray]], keep: dict[str, np.ndarray]) -> pd.DataFrame:
-    """Cells (key, t) kept per window, with their component values."""
+def _long(grid: _Grid, arrays: dict[str, dict[str, np.ndarray]], keep: dict[str, np.ndarray]) -> dict:
+    """Cells (key, t) kept per window, with their component values.
+
+    A *component table*: a dict of equal-length arrays ``key``, ``t``,
+    ``window`` (position in ``_WINDOWS``) and one float array per component
+    (empty dict when there is no window).
+    """
     parts = []
     for window, cols in arrays.items():
         ki, ti = np.nonzero(keep[window])
-        part = pd.DataFrame({"key": ki, "t": ti, "window": _WINDOWS.index(window)})
+        part = {"key": ki, "t": ti, "window": np.full(len(ki), _WINDOWS.index(window), dtype=np.int64)}
         for c, arr in cols.items():
             part[c] = arr[ki, ti].astype(float)
         parts.append(part)
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    if not parts:
+        return {}
+    return {c: np.concatenate([part[c] for part in parts]) for c in parts[0]}
 
 
 def _windows(grid: _Grid):
@@ -1473,12 +1503,12 @@ def _div(num, den):
 
 # --- finishers: aggregated components -> KPI columns --------------------------------------
 def _fin_churn(g, level, grid):
-    rate = np.where(g["und"].to_numpy() > 0, np.nan, _div(g["lost"], g["coh"]))
+    rate = np.where(np.asarray(g["und"]) > 0, np.nan, _div(g["lost"], g["coh"]))
     out = {"logo_churn_rate": rate}
     if level != "account":
         with np.errstate(divide="ignore", invalid="ignore"):
             ann = -np.expm1(grid.w * np.log1p(-rate))
-        out["logo_churn_annualised_rate"] = np.where(g["window"].to_numpy() == 0, ann, np.nan)
+        out["logo_churn_annualised_rate"] = np.where(np.asarray(g["window"]) == 0, ann, np.nan)
     return out
 
 
@@ -1504,15 +1534,16 @@ def _fin_cross(g, level, grid):
 
 
 def _fin_nps(g, level, grid):
-    score, se = _nps_parts(g["prom"], g["detr"], g["resp"].to_numpy(dtype=float))
-    return {"nps": score, "nps_standard_error": se, "nps_responses": g["resp"].to_numpy(dtype=float)}
+    resp = np.asarray(g["resp"], dtype=float)
+    score, se = _nps_parts(g["prom"], g["detr"], resp)
+    return {"nps": score, "nps_standard_error": se, "nps_responses": resp}
 
 
 def _fin_csat(method):
     def fin(g, level, grid):
         name = "csat_top2box_share" if method == "top2box" else "csat_mean_score"
         num = g["top2"] if method == "top2box" else g["total"]
-        return {name: _div(num, g["resp"]), "csat_responses": g["resp"].to_numpy(dtype=float)}
+        return {name: _div(num, g["resp"]), "csat_responses": np.asarray(g["resp"], dtype=float)}
 
     return fin
 
@@ -1541,7 +1572,7 @@ def _fin_mean(name, num, den):
 
 def _fin_sum(name, col):
     def fin(g, level, grid):
-        return {name: g[col].to_numpy(dtype=float)}
+        return {name: np.asarray(g[col], dtype=float)}
 
     return fin
 
@@ -1746,7 +1777,7 @@ def _clv_family(grid, R, M, retention, discount_rate, horizon):
     if len(ki):
         values = np.asarray(retention_clv(mar[ki, ti], retention[ki], discount_rate, horizon=horizon,
                                           timing="next"), dtype=float)
-    return pd.DataFrame({"key": ki, "t": ti, "window": 1, "clv": values, "n": 1.0})
+    return {"key": ki, "t": ti, "window": np.ones(len(ki), dtype=np.int64), "clv": values, "n": np.ones(len(ki))}
 
 
 class _Groups:
@@ -1777,37 +1808,93 @@ class _Groups:
         return int(self.ids("portfolio", [None])[0])
 
 
-def _aggregate(comp: pd.DataFrame, keys_by_level: dict, finisher, grid) -> list[pd.DataFrame]:
-    """Sum the components within each group of each level, then finish them into KPIs."""
-    out = []
-    if comp.empty:
+#: Components that are multiples of 2**-_EXACT_BITS with small magnitude sum exactly in any order.
+_EXACT_BITS = 10
+
+
+def _group_sums(values: np.ndarray, inv: np.ndarray, n_groups: int, *, contiguous: bool) -> np.ndarray:
+    """Sum of ``values`` within each group ``inv`` (0 … n_groups − 1), NaN skipped.
+
+    Bit-identical (the sign of zero included) to pandas' ``groupby(..., sort=False).sum()``
+    on the rows in this order, which sums a column without NaN whose groups
+    are ``contiguous`` runs of rows with ``np.add.reduceat`` and otherwise with
+    compensated summation starting from +0.0. Integer-like components
+    (counts, days, multiples of 2⁻¹⁰, small enough that every partial sum is
+    exact: any order gives the same sum) go through ``np.bincount``; one row
+    per group is the value itself; anything else (revenue, CLV) is left to
+    pandas.
+    """
+    nan = np.isnan(values)
+    has_nan = bool(nan.any())
+    reduceat = contiguous and not has_nan  # pandas' path: reduceat keeps -0.0, the compensated sum does not
+    v = np.where(nan, 0.0, values) if has_nan else values
+    if n_groups == len(inv):  # one row per group: the value itself
+        out = np.zeros(n_groups)
+        out[inv] = v if reduceat else v + 0.0
         return out
-    cols = [c for c in comp.columns if c not in ("key", "t", "window")]
+    scaled = v * float(2 ** _EXACT_BITS)
+    if np.isfinite(scaled).all() and (scaled == np.trunc(scaled)).all() and np.abs(scaled).sum() < 2.0 ** 53:
+        out = np.bincount(inv, weights=v, minlength=n_groups)  # zero sums are +0.0
+        if reduceat:  # a group of -0.0 alone sums to -0.0
+            not_neg_zero = ~((v == 0.0) & np.signbit(v))
+            out[np.bincount(inv, weights=not_neg_zero.astype(float), minlength=n_groups) == 0] = -0.0
+        return out
+    sums = pd.Series(values).groupby(inv, sort=False).sum()  # groups in order of first row, as before
+    out = np.zeros(n_groups)
+    out[sums.index.to_numpy(dtype=np.int64)] = sums.to_numpy(dtype=float)
+    return out
+
+
+def _aggregate(comp: dict, keys_by_level: dict, finisher, grid) -> list[dict]:
+    """Sum the components within each group of each level, then finish them into KPIs.
+
+    ``comp`` is a component table (see :func:`_long`); the groups are the
+    (group id, t, window) cells present. Returns pieces for :func:`_assemble`:
+    dicts of arrays ``gid, t, window, kpi, value`` (finite values only).
+    """
+    out = []
+    if not comp or len(comp["key"]) == 0:
+        return out
+    cols = [c for c in comp if c not in ("key", "t", "window")]
+    key = np.asarray(comp["key"], dtype=np.int64)
+    t_all = np.asarray(comp["t"], dtype=np.int64)
+    win_all = np.asarray(comp["window"], dtype=np.int64)
+    T = int(grid.T)
+    W = int(win_all.max()) + 1
     for level, ids in keys_by_level.items():
-        gid = ids[comp["key"].to_numpy()]
+        gid = np.asarray(ids, dtype=np.int64)[key]
         sel = gid >= 0
-        g = (
-            comp.loc[sel, ["t", "window", *cols]]
-            .assign(gid=gid[sel])
-            .groupby(["gid", "t", "window"], sort=False)[cols]
-            .sum()
-            .reset_index()
-        )
-        if g.empty:
+        if not sel.any():
             continue
+        g_sel = gid[sel]
+        lo = int(g_sel.min())
+        cell = ((g_sel - lo) * T + t_all[sel]) * W + win_all[sel]
+        size = (int(g_sel.max()) - lo + 1) * T * W
+        if size <= 8 * len(cell) + (1 << 16):  # dense cell space: counting, no sort
+            counts = np.bincount(cell, minlength=size)
+            present = np.flatnonzero(counts)
+            inv = (np.cumsum(counts > 0) - 1)[cell]
+        else:
+            present, inv = np.unique(cell, return_inverse=True)
+        n_groups = len(present)
+        # the rows of each group adjacent (pandas then sums with reduceat, see _group_sums)
+        contiguous = int(np.count_nonzero(cell[1:] != cell[:-1])) + 1 == n_groups
+        g = {"gid": present // (T * W) + lo, "t": (present // W) % T, "window": present % W}
+        for c in cols:
+            g[c] = _group_sums(np.asarray(comp[c], dtype=float)[sel], inv, n_groups, contiguous=contiguous)
         vals = finisher(g, level, grid)
         for name, v in vals.items():
             v = np.asarray(v, dtype=float)
             keep = np.isfinite(v)
             if not keep.any():
                 continue
-            out.append(pd.DataFrame({
-                "gid": g["gid"].to_numpy()[keep],
-                "t": g["t"].to_numpy()[keep],
-                "window": g["window"].to_numpy()[keep],
-                "kpi": _KPI_NAMES.index(name),
+            out.append({
+                "gid": g["gid"][keep],
+                "t": g["t"][keep],
+                "window": g["window"][keep],
+                "kpi": np.full(int(keep.sum()), _KPI_NAMES.index(name), dtype=np.int64),
                 "value": v[keep],
-            }))
+            })
     return out
 
 
@@ -2008,16 +2095,18 @@ def _assemble(pieces, groups: _Groups, grid: _Grid, availability: pd.DataFrame, 
     """The long table from the integer-coded pieces, with "not available" rows, sorted."""
     missing = availability.loc[~availability["available"] & ~availability["kpi"].str.startswith("level:")]
     if len(missing):
-        pieces = pieces + [pd.DataFrame({
-            "gid": groups.portfolio(), "t": grid.T - 1, "window": len(_WINDOWS),
-            "kpi": [_KPI_NAMES.index(k) for k in missing["kpi"]], "value": np.nan,
-        })]
-    cols = ["gid", "t", "window", "kpi", "value"]
-    codes = pd.concat(pieces, ignore_index=True) if pieces else pd.DataFrame({c: [] for c in cols}, dtype=int)
-    gid = codes["gid"].to_numpy(dtype=np.int64)
-    t = codes["t"].to_numpy(dtype=np.int64)
-    win = codes["window"].to_numpy(dtype=np.int64)
-    kc = codes["kpi"].to_numpy(dtype=np.int64)
+        m = len(missing)
+        pieces = pieces + [{
+            "gid": np.full(m, groups.portfolio(), dtype=np.int64), "t": np.full(m, grid.T - 1, dtype=np.int64),
+            "window": np.full(m, len(_WINDOWS), dtype=np.int64),
+            "kpi": np.array([_KPI_NAMES.index(k) for k in missing["kpi"]], dtype=np.int64), "value": np.full(m, np.nan),
+        }]
+
+    def column(c, dtype):
+        return np.concatenate([np.asarray(p[c], dtype=dtype) for p in pieces]) if pieces else np.zeros(0, dtype)
+
+    gid, t, win, kc = (column(c, np.int64) for c in ("gid", "t", "window", "kpi"))
+    values = column("value", float)
     # sort: level, group label, period, window (NA last), kpi name
     lev = np.asarray(groups.levels, dtype=np.int64)
     labels = pd.Series(groups.labels, dtype=object).astype(str)
@@ -2026,7 +2115,7 @@ def _assemble(pieces, groups: _Groups, grid: _Grid, availability: pd.DataFrame, 
     rank[order.to_numpy()] = np.arange(len(lev))
     kpi_rank = np.argsort(np.argsort(np.array(_KPI_NAMES, dtype=object)))
     o = np.lexsort((kpi_rank[kc], win, t, rank[gid])) if len(gid) else np.arange(0)
-    gid, t, win, kc, value = gid[o], t[o], win[o], kc[o], codes["value"].to_numpy(dtype=float)[o]
+    gid, t, win, kc, value = gid[o], t[o], win[o], kc[o], values[o]
 
     # string columns by taking from small label arrays (fast, and NA where the label is None)
     labels_na = [*labels.tolist(), None]
@@ -2126,7 +2215,8 @@ def pivot_kpis(
         the level (``account_id`` at the account level).
     """
     _require_columns(kpis, "kpis", ["level", "group", "period", "window", "kpi", "value"])
-    sel = kpis.loc[(kpis["level"] == level) & (kpis["window"] == window) & kpis["value"].notna()]
+    mask = (kpis["level"] == level) & (kpis["window"] == window) & kpis["value"].notna()
+    sel = kpis[["group", "period", "kpi", "value"]].loc[mask]  # only the columns the pivot needs
     if period is not None:
         sel = sel.loc[sel["period"] == _timestamp(period, "pivot_kpis", "period")]
     name = "account_id" if level == "account" else level

@@ -1266,3 +1266,172 @@ def test_clv_overview_on_the_synthetic_world_tells_the_churned_apart():
     assert a.loc[a.index.intersection(gone), "p_alive"].median() < 0.2
     assert a.loc[alive, "p_alive"].median() > 0.8
     assert clv.holdout is not None and abs(clv.holdout.aggregate_bias) < 0.25
+
+
+# ---------------------------------------------------------------------------------------------
+# private numpy helpers against the pandas formulas they replace
+# ---------------------------------------------------------------------------------------------
+def _longest_gaps_pandas(days, codes, n, first, last):
+    """The former pandas groupby formula of kpi._longest_gaps (the reference)."""
+    out = np.full(n, float(last - first + 1))
+    if len(days) == 0:
+        return out
+    frame = pd.DataFrame({"k": codes, "d": days}).sort_values(["k", "d"])
+    g = frame.groupby("k")["d"]
+    lo, hi = g.min(), g.max()
+    inner = (frame["d"].diff().where(frame["k"].eq(frame["k"].shift())) - 1).groupby(frame["k"]).max()
+    longest = np.maximum(np.maximum(lo - first, last - hi), inner.reindex(lo.index).fillna(-1))
+    out[lo.index.to_numpy()] = longest.to_numpy(dtype=float)
+    return out
+
+
+def test_longest_gaps_hand_example():
+    # window days 0 … 9 (10 days), touches given unsorted:
+    # key 0 at 7, 2, 3: before 2 → days 0,1 (2); between 3 and 7 → 4,5,6 (3); after 7 → 8,9 (2) → 3
+    # key 1 never touched → the window's length, 10
+    # key 2 at 0 and 9: nothing before or after, between → days 1 … 8 → 8
+    # key 3 once at 5: before → 0 … 4 (5), after → 6 … 9 (4) → 5
+    # key 4 twice on day 4: before → 0 … 3 (4), after → 5 … 9 (5); the repeat adds no gap → 5
+    days = np.array([7, 9, 2, 5, 4, 0, 3, 4])
+    codes = np.array([0, 2, 0, 3, 4, 2, 0, 4])
+    got = kpi._longest_gaps(days, codes, 5, 0, 9)
+    np.testing.assert_array_equal(got, [3.0, 10.0, 8.0, 5.0, 5.0])
+    assert got.dtype == np.float64
+    np.testing.assert_array_equal(kpi._longest_gaps(np.array([], dtype=np.int64), np.array([], dtype=np.int64),
+                                                    3, 10, 12), [3.0, 3.0, 3.0])
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(1, 6), st.integers(0, 40), st.data())
+def test_longest_gaps_matches_the_pandas_formula(n, length, data):
+    first = data.draw(st.integers(-50, 50))
+    last = first + length
+    m = data.draw(st.integers(0, 30))
+    days = np.array(data.draw(st.lists(st.integers(first, last), min_size=m, max_size=m)), dtype=np.int64)
+    codes = np.array(data.draw(st.lists(st.integers(0, n - 1), min_size=m, max_size=m)), dtype=np.int64)
+    got = kpi._longest_gaps(days, codes, n, first, last)
+    np.testing.assert_array_equal(got, _longest_gaps_pandas(days, codes, n, first, last))
+
+
+# component values: counts and days (exact in any order), halves, and arbitrary floats (revenue)
+component_values = st.one_of(
+    st.integers(-5, 1000).map(float),
+    st.sampled_from([0.5, -0.0, 2.25, np.nan]),
+    st.sampled_from([0.1, 0.2, 0.3, 0.7, 1e16]),  # sums that round differently with compensation
+    st.floats(-1e6, 1e6, allow_nan=False, width=64),
+)
+
+
+def _same_bits(a, b):
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    assert a.shape == b.shape
+    assert np.array_equal(a, b, equal_nan=True)
+    assert np.array_equal(np.signbit(a), np.signbit(b))  # -0.0 and 0.0 apart
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 4), component_values), min_size=1, max_size=40), st.booleans(),
+       st.booleans())
+def test_group_sums_match_pandas_groupby_sum(rows, one_per_group, adjacent):
+    # bit-identical (sign of zero included) to pandas' groupby(sort=False).sum() on the rows in order,
+    # whichever route _group_sums takes; `adjacent` sorts the rows so each group is a run (pandas then
+    # sums with np.add.reduceat rather than its compensated loop)
+    if one_per_group:
+        rows = [(i, v) for i, (_, v) in enumerate(rows)]
+    if adjacent:
+        rows = sorted(rows, key=lambda r: r[0])
+    labels = np.array([g for g, _ in rows])
+    values = np.array([v for _, v in rows], dtype=float)
+    present, inv = np.unique(labels, return_inverse=True)
+    contiguous = np.count_nonzero(labels[1:] != labels[:-1]) + 1 == len(present)
+    sums = pd.Series(values).groupby(labels, sort=False).sum()
+    expected = sums.reindex(present).to_numpy(dtype=float)
+    _same_bits(kpi._group_sums(values, inv, len(present), contiguous=contiguous), expected)
+
+
+def test_group_sums_match_pandas_on_many_random_tables():
+    # 300 seeded random tables of decimals (0.1 + 0.2 + 0.3 rounds differently with compensation),
+    # huge and tiny values, -0.0 and NaN, groups adjacent or scattered: bit-identical to pandas
+    rng = np.random.default_rng(0)
+    pool = np.array([0.1, 0.2, 0.3, 0.7, 1e16, 1.0, -0.0, np.nan, 3.0, 1e-3])
+    for _ in range(300):
+        m = int(rng.integers(1, 30))
+        labels = rng.integers(0, 4, m)
+        if rng.random() < 0.3:
+            labels = np.sort(labels)
+        values = np.where(rng.random(m) < 0.5, rng.choice(pool, m), rng.normal(0, 1e3, m))
+        if rng.random() < 0.5:
+            values = values[np.isfinite(values)] if np.isfinite(values).any() else np.array([1.0])
+            labels = labels[: len(values)]
+        present, inv = np.unique(labels, return_inverse=True)
+        contiguous = np.count_nonzero(labels[1:] != labels[:-1]) + 1 == len(present)
+        expected = pd.Series(values).groupby(labels, sort=False).sum().reindex(present).to_numpy(dtype=float)
+        _same_bits(kpi._group_sums(values, inv, len(present), contiguous=contiguous), expected)
+
+
+def test_group_sums_hand_example():
+    # group 0: 1 + 2 + NaN (skipped) = 3; group 1: -0.0 alone → +0.0 (the compensated sum starts at
+    # +0.0; the column has a NaN, so pandas does not use reduceat); group 2: 0.1 + 0.2 + 0.3 with
+    # compensation → 0.6, where the plain left-to-right sum gives 0.6000000000000001
+    values = np.array([1.0, 2.0, np.nan, -0.0, 0.1, 0.2, 0.3])
+    inv = np.array([0, 0, 0, 1, 2, 2, 2])
+    got = kpi._group_sums(values, inv, 3, contiguous=True)
+    _same_bits(got, [3.0, 0.0, 0.6])
+    assert 0.1 + 0.2 + 0.3 != 0.6
+    # without the NaN the groups are summed with reduceat: -0.0 alone stays -0.0
+    _same_bits(kpi._group_sums(np.array([1.0, 2.0, -0.0]), np.array([0, 0, 1]), 2, contiguous=True), [3.0, -0.0])
+
+
+def _aggregate_pandas(comp: pd.DataFrame, keys_by_level, finisher, grid):
+    """The former pandas groupby formula of kpi._aggregate (the reference), as one long frame."""
+    out = []
+    cols = [c for c in comp.columns if c not in ("key", "t", "window")]
+    for level, ids in keys_by_level.items():
+        gid = ids[comp["key"].to_numpy()]
+        sel = gid >= 0
+        g = (comp.loc[sel, ["t", "window", *cols]].assign(gid=gid[sel])
+             .groupby(["gid", "t", "window"], sort=False)[cols].sum().reset_index())
+        if g.empty:
+            continue
+        for name, v in finisher(g, level, grid).items():
+            v = np.asarray(v, dtype=float)
+            keep = np.isfinite(v)
+            out.append(pd.DataFrame({"gid": g["gid"].to_numpy()[keep], "t": g["t"].to_numpy()[keep],
+                                     "window": g["window"].to_numpy()[keep],
+                                     "kpi": kpi._KPI_NAMES.index(name), "value": v[keep]}))
+    return _sorted_pieces(out)
+
+
+def _sorted_pieces(pieces):
+    cols = ["gid", "t", "window", "kpi", "value"]
+    if not pieces:
+        return pd.DataFrame({c: [] for c in cols})
+    frame = pd.concat([pd.DataFrame({c: np.asarray(p[c]) for c in cols}) for p in pieces], ignore_index=True)
+    return frame.sort_values(["gid", "t", "window", "kpi"], kind="stable").reset_index(drop=True)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(1, 8), st.integers(1, 5), st.data())
+def test_aggregate_matches_the_pandas_groupby(n, T, data):
+    # a component table with one row per (key, t, window) cell, as kpi._long builds it
+    cells = data.draw(st.sets(st.tuples(st.integers(0, n - 1), st.integers(0, T - 1), st.integers(0, 1)),
+                              min_size=1, max_size=n * T * 2))
+    order = data.draw(st.permutations(sorted(cells)))  # any row order: groups adjacent or not
+    key, t, win = (np.array(x, dtype=np.int64) for x in zip(*order))
+    m = len(key)
+    num = np.array(data.draw(st.lists(component_values, min_size=m, max_size=m)), dtype=float)
+    den = np.array(data.draw(st.lists(st.integers(0, 3).map(float), min_size=m, max_size=m)))
+    comp = {"key": key, "t": t, "window": win, "gap": num, "n": den}
+    # levels: each key its own group (account), two groups with a missing label, one group (portfolio)
+    groups = data.draw(st.lists(st.integers(-1, 1), min_size=n, max_size=n))
+    keys_by_level = {"account": np.arange(n, dtype=np.int64),
+                     "segment": np.where(np.array(groups) >= 0, n + np.array(groups), -1),
+                     "portfolio": np.full(n, n + 2, dtype=np.int64)}
+    grid = kpi._Grid(pd.Index([f"a{i}" for i in range(n)]), pd.date_range("2024-01-01", periods=T, freq="MS"),
+                     "M", 12, pd.Timestamp("2024-12-31"), np.zeros(T))
+    for fin in (kpi._fin_mean("longest_gap_days", "gap", "n"), kpi._fin_sum("clv_value", "gap")):
+        got = _sorted_pieces(kpi._aggregate(comp, keys_by_level, fin, grid))
+        want = _aggregate_pandas(pd.DataFrame(comp), keys_by_level, fin, grid)
+        for c in ("gid", "t", "window", "kpi"):
+            np.testing.assert_array_equal(got[c].to_numpy(dtype=np.int64), want[c].to_numpy(dtype=np.int64))
+        _same_bits(got["value"], want["value"])
