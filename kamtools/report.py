@@ -1184,8 +1184,13 @@ def refresh_notebooks(paths=None, *, workers: int = 2, progress: bool = True) ->
         with tempfile.TemporaryDirectory(prefix="kam-refresh-") as tmp:
             target = Path(tmp) / path.name
             logger.info("refresh %s", path.name)
-            status, error = _execute(path, target, None, path.parent)
+            # the kernel's own output goes to a log, shown when it failed (jupyter_client interrupts a
+            # kernel on shutdown; ipykernel may log that harmless interrupt as an error)
+            kernel_log = Path(tmp) / "kernel.log"
+            status, error = _execute(path, target, None, path.parent, kernel_log=kernel_log)
             if status != "ok":
+                if kernel_log.exists():
+                    error += "\n" + kernel_log.read_text(errors="replace")[-2000:]
                 failures.append(f"{path.name}: {error}")
                 logger.error("refresh %s FAILED: %s", path.name, error)
                 return

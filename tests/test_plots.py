@@ -69,6 +69,7 @@ def test_set_theme_changes_global_rc():
         assert mpl.rcParams["axes.prop_cycle"].by_key()["color"][0] == "#0072B2"
 
 
+@pytest.mark.filterwarnings("ignore:InlineBackend._print_figure_kwargs_changed is deprecated:DeprecationWarning")
 def test_set_theme_in_a_notebook_writes_quick_lossless_pngs(monkeypatch):
     import IPython
     from IPython.core.interactiveshell import InteractiveShell
