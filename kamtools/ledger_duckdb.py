@@ -752,16 +752,39 @@ class _Plan:
         return f"SELECT * FROM ({self.lines_sql()}) WHERE status = 0"
 
 
-def _typed_aggregate(agg: pd.DataFrame) -> pd.DataFrame:
-    """The dtypes :func:`kamtools.panel.aggregate_ledger` returns."""
+def _typed_aggregate(agg) -> pd.DataFrame:
+    """The dtypes :func:`kamtools.panel.aggregate_ledger` returns (from a DataFrame or an Arrow table)."""
     return pd.DataFrame({
-        "account_id": pd.array(agg["account_id"].astype(object).to_numpy(), dtype="string"),
-        "period": pd.to_datetime(agg["period"]).to_numpy(dtype="datetime64[ns]"),
-        "revenue": agg["revenue"].to_numpy(dtype="float64"),
-        "gross_margin": agg["gross_margin"].to_numpy(dtype="float64", na_value=np.nan),
-        "orders": agg["orders"].to_numpy(dtype="int64"),
-        "products": agg["products"].to_numpy(dtype="int64"),
+        "account_id": _text_values(agg["account_id"]),
+        "period": _time_values(agg["period"]),
+        "revenue": _float_values(agg["revenue"]),
+        "gross_margin": _float_values(agg["gross_margin"]),
+        "orders": np.asarray(agg["orders"], dtype="int64"),
+        "products": np.asarray(agg["products"], dtype="int64"),
     })
+
+
+def _is_arrow(values) -> bool:
+    return type(values).__module__.startswith("pyarrow")
+
+
+def _text_values(values) -> pd.api.extensions.ExtensionArray:
+    """Text as pandas' string dtype, NULL as <NA> (an Arrow column is taken over without Python objects)."""
+    if _is_arrow(values):
+        return pd.array(values, dtype="string")
+    return pd.array(values.astype(object).where(values.notna(), None).to_numpy(), dtype="string")
+
+
+def _time_values(values) -> np.ndarray:
+    if _is_arrow(values):
+        return values.to_numpy().astype("datetime64[ns]")
+    return pd.to_datetime(values).to_numpy(dtype="datetime64[ns]")
+
+
+def _float_values(values) -> np.ndarray:
+    if _is_arrow(values):
+        return values.to_numpy().astype("float64")   # NULL -> NaN
+    return values.to_numpy(dtype="float64", na_value=np.nan)
 
 
 # --------------------------------------------------------------------------------------------
@@ -835,10 +858,14 @@ class _Loader:
         self.steps: list = []
 
     # -- SQL, with reader errors worded as the pandas route words them ----------------------------
-    def q(self, sql: str):
+    def q(self, sql: str, *, arrow: bool = False):
+        """Run ``sql``; with ``arrow`` return its result as an Arrow table (text columns come to
+        pandas without Python objects: ~3x faster than ``.df()`` for the stand-in)."""
         import duckdb
 
         try:
+            if arrow:
+                return self.con.sql(sql).to_arrow_table()
             return self.con.execute(sql)
         except duckdb.Error as exc:
             message = str(exc)
@@ -1501,10 +1528,11 @@ class _Loader:
                 f"{_from_nanos('sum(rev)')} AS revenue, {gm} AS gross_margin, CAST({orders} AS BIGINT) AS orders, "
                 f"CAST({products} AS BIGINT) AS products FROM (SELECT *, date_trunc('month', day) AS m, "
                 "date_trunc('quarter', day) AS q FROM stage) GROUP BY GROUPING SETS ((account_id, m), (account_id, q)) "
-                "ORDER BY quarterly, account_id, period").df()
-            quarterly = both["quarterly"].to_numpy() == 1
-            aggregates = {"M": _typed_aggregate(both.loc[~quarterly].reset_index(drop=True)),
-                          "Q": _typed_aggregate(both.loc[quarterly].reset_index(drop=True))}
+                "ORDER BY quarterly, account_id, period", arrow=True)
+            quarterly = np.asarray(both["quarterly"]) == 1
+            typed = _typed_aggregate(both)
+            aggregates = {"M": typed.loc[~quarterly].reset_index(drop=True),
+                          "Q": typed.loc[quarterly].reset_index(drop=True)}
         # per account: lines, first row, the most recent non-empty value of each attribute
         parts = ["account_id", "sum(lines) AS lines", "min(first_rn) AS first_rn"]
         for a in attrs:
@@ -1538,21 +1566,20 @@ class _Loader:
             limit = f" LIMIT {MAX_STANDIN_ROWS + 1}" if grain == "account-day-product" else ""
             frame = self.q(f"SELECT {group}, {_from_nanos('sum(rev)')} AS revenue, "
                            f"CASE WHEN sum(n_gm) > 0 THEN {_from_nanos('sum(gm)')} END AS gm, "
-                           f"sum(lines) AS lines FROM stage GROUP BY {group} ORDER BY {group}{limit}").df()
-            if not limit or len(frame) <= MAX_STANDIN_ROWS:
+                           f"sum(lines) AS lines FROM stage GROUP BY {group} ORDER BY {group}{limit}", arrow=True)
+            if not limit or frame.num_rows <= MAX_STANDIN_ROWS:
                 break
             grain = "account-day"
         standin = pd.DataFrame({
-            "account_id": pd.array(frame["account_id"].astype(object).to_numpy(), dtype="string"),
-            "date": pd.to_datetime(frame["day"]).to_numpy(dtype="datetime64[ns]"),
-            "revenue": frame["revenue"].to_numpy(dtype="float64"),
+            "account_id": _text_values(frame["account_id"]),
+            "date": _time_values(frame["day"]),
+            "revenue": _float_values(frame["revenue"]),
         })
         if has_margin:
-            standin["gross_margin"] = frame["gm"].to_numpy(dtype="float64", na_value=np.nan)
+            standin["gross_margin"] = _float_values(frame["gm"])
         if grain == "account-day-product":
-            standin["product"] = pd.array(frame["product"].astype(object).where(frame["product"].notna(), None)
-                                          .to_numpy(), dtype="string")
-        standin["lines"] = frame["lines"].to_numpy(dtype="int64")
+            standin["product"] = _text_values(frame["product"])
+        standin["lines"] = np.asarray(frame["lines"], dtype="int64")
         return aggregates, standin, grain, accounts, attributes, conflicts
 
 
