@@ -38,7 +38,7 @@ from typing import Any
 import yaml
 
 from .exceptions import ConfigError
-from .schema import CONTRACT, TABLE_NAMES
+from .schema import ACCOUNT_ATTRIBUTES, CONTRACT, TABLE_NAMES
 
 __all__ = ["Config", "DataSource", "load_config", "DERIVE_OPERATIONS"]
 
@@ -332,9 +332,7 @@ def load_config(path=None, **overrides) -> Config:
         mapping = mapping or {}
         if not isinstance(mapping, dict):
             raise ConfigError(f"{source}: columns.{table} must map client column -> canonical column")
-        valid = CONTRACT[table].names + (
-            [c for c in _ledger_extras() if c not in CONTRACT[table].names] if table == "transactions" else []
-        )
+        valid = _valid_columns(table)
         for client_col, canonical in mapping.items():
             if canonical is None or isinstance(canonical, (dict, list)):
                 raise ConfigError(f"{source}: columns.{table}: '{client_col}' must map to one canonical column "
@@ -377,9 +375,7 @@ def load_config(path=None, **overrides) -> Config:
                                       f"got {operand!r}")
             rules[target] = {op: operands}
         # a derived column must be a canonical one, or an intermediate used by a later derivation
-        valid = CONTRACT[table].names + (
-            [c for c in _ledger_extras() if c not in CONTRACT[table].names] if table == "transactions" else []
-        )
+        valid = _valid_columns(table)
         targets = list(rules)
         for i, target in enumerate(targets):
             used_later = any(target in next(iter(rules[t].values())) for t in targets[i + 1:])
@@ -421,8 +417,11 @@ def load_config(path=None, **overrides) -> Config:
     )
 
 
-def _ledger_extras() -> tuple[str, ...]:
-    # A flat ledger may carry account attributes and the inputs of derivations.
-    from .schema import ACCOUNT_ATTRIBUTES
+# A flat ledger may carry account attributes and the inputs of derivations.
+_LEDGER_EXTRAS = ACCOUNT_ATTRIBUTES + ("cost", "quantity", "unit_price")
 
-    return ACCOUNT_ATTRIBUTES + ("cost", "quantity", "unit_price")
+
+def _valid_columns(table: str) -> list[str]:
+    """The canonical names a column map or derivation may target in ``table``."""
+    names = CONTRACT[table].names
+    return names + ([c for c in _LEDGER_EXTRAS if c not in names] if table == "transactions" else [])

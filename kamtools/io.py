@@ -74,7 +74,6 @@ _THOUSANDS_RE = re.compile(r"^[-+]?\d{1,3}([,.' \u00a0\u202f]\d{3})+([.,]\d+)?$"
 _ISO_RE = r"^\d{4}-\d{1,2}-\d{1,2}|^\d{8}(?:T|$)"
 # a UTC offset after a time of day: Z, +01, +0100, +01:00 (the time is required: 2024-01-15 ends in "-15")
 _OFFSET_RE = r"(\d:\d{2}(?::\d{2}(?:[.,]\d+)?)?)\s*(?:Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)$"
-_OFFSET_ANY_RE = ".*" + _OFFSET_RE.replace("(", "(?:", 1)
 _TRUE = {"true", "t", "yes", "y", "1", "ja", "j", "oui", "x", "wahr", "si", "sí"}
 _FALSE = {"false", "f", "no", "n", "0", "nein", "non", "falsch", ""}
 _EVENT_DATES = {("transactions", "date"), ("surveys", "date"), ("interactions", "date"),
@@ -97,14 +96,10 @@ class Dataset:
         True when the accounts table was derived from ledger columns.
     sources : dict of str -> str
         File name each table was read from.
-    panel_aggregate : DataFrame or None
-        The account × period aggregate of the ledger (``account_id, period, revenue,
-        gross_margin, orders, products``) when the ledger took the DuckDB route
-        (:mod:`kamtools.ledger_duckdb`); :func:`kamtools.panel.build_panel` completes it.
-    panel_freq : str or None
-        The period of ``panel_aggregate`` ("M" or "Q").
     ledger : DuckLedger or None
-        On the DuckDB route: rows read and kept, the window, ``aggregate(freq)``. Then
+        On the DuckDB route (:mod:`kamtools.ledger_duckdb`): rows read and kept, the window,
+        ``aggregate(freq)`` (the account × period aggregate that
+        :func:`kamtools.panel.build_panel` completes). Then
         ``tables["transactions"]`` is a small stand-in (one row per account, day, product and
         sign of revenue), not the ledger's lines.
     """
@@ -114,8 +109,6 @@ class Dataset:
     config: Config | None = None
     accounts_from_ledger: bool = False
     sources: dict[str, str] = field(default_factory=dict)
-    panel_aggregate: pd.DataFrame | None = None
-    panel_freq: str | None = None
     ledger: object | None = None
 
     def __getattr__(self, name):
@@ -571,13 +564,16 @@ def _parse_dates(series: pd.Series, source: DataSource) -> tuple[pd.Series, np.n
     out = pd.Series(pd.NaT, index=series.index, dtype="datetime64[us]")
     iso = text.str.match(_ISO_RE).to_numpy() & ~empty
 
+    def local(values):   # the wall-clock time as written: the UTC offset after a time of day dropped
+        return values.str.replace(_OFFSET_RE, r"\1", regex=True)
+
     def to_datetime(values, **kwargs):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             try:
                 parsed = pd.to_datetime(values, errors="coerce", **kwargs)
-            except ValueError:  # mixed UTC offsets: keep the wall-clock time as written
-                parsed = pd.to_datetime(values.str.replace(_OFFSET_RE, r"\1", regex=True), errors="coerce", **kwargs)
+            except ValueError:  # mixed UTC offsets
+                parsed = pd.to_datetime(local(values), errors="coerce", **kwargs)
         if getattr(parsed.dt, "tz", None) is not None:
             parsed = parsed.dt.tz_localize(None)  # wall-clock time as written, offset dropped
         return parsed.astype("datetime64[us]")
@@ -586,9 +582,10 @@ def _parse_dates(series: pd.Series, source: DataSource) -> tuple[pd.Series, np.n
         parsed = to_datetime(text[mask], **kwargs)
         # a format inferred from the first value reads other offsets as NaT: retry those without offset
         failed = text[mask][parsed.isna().to_numpy()]
-        offset = failed[failed.str.match(_OFFSET_ANY_RE).to_numpy()]
-        if len(offset):
-            parsed[offset.index] = to_datetime(offset.str.replace(_OFFSET_RE, r"\1", regex=True), **kwargs)
+        stripped = local(failed)
+        retry = stripped[(stripped != failed).to_numpy()]
+        if len(retry):
+            parsed[retry.index] = to_datetime(retry, **kwargs)
         out[mask] = parsed
 
     if source.date_format:
@@ -824,9 +821,7 @@ class _TableLoad:
                 result = -values[0]
             else:  # copy
                 result = values[0]
-            if np.isscalar(result):
-                result = pd.Series(result, index=self.frame.index)
-            result = pd.Series(result, index=self.frame.index).astype("float64")
+            result = pd.Series(result, index=self.frame.index).astype("float64")   # a scalar fills the column
             result[~np.isfinite(result.to_numpy())] = np.nan  # x / 0 is not a number
             replaced = target in self.frame.columns
             self.frame[target] = result.round(10)
@@ -1287,6 +1282,4 @@ def load_dataset(config, *, today=None) -> Dataset:
                       sources=sources)
     if ledger is not None:
         dataset.ledger = ledger
-        dataset.panel_aggregate = ledger.panel_aggregate
-        dataset.panel_freq = ledger.panel_freq
     return dataset

@@ -17,12 +17,11 @@ is its ``rowid``), which the passes read.
 
 What the Dataset holds on this route
 ------------------------------------
-``dataset.panel_aggregate`` / ``dataset.panel_freq``
+``dataset.ledger.aggregate(freq)``
     The account × period aggregate (``account_id, period, revenue, gross_margin, orders,
-    products``) for the config's period, what :func:`kamtools.panel.aggregate_ledger` computes
-    from the kept ledger lines; :func:`kamtools.panel.build_panel` completes it (zero fill, KAM
-    columns) with the same code as the pandas route. The other frequency is summed in the same
-    load: ``build_panel`` gets it from ``dataset.ledger.aggregate(freq)``.
+    products``), what :func:`kamtools.panel.aggregate_ledger` computes from the kept ledger
+    lines, at both frequencies (summed in the same load); :func:`kamtools.panel.build_panel`
+    completes it (zero fill, KAM columns) with the same code as the pandas route.
 ``dataset.tables["transactions"]``
     A small **stand-in**, not the ledger: one row per account, day, product and sign of revenue
     (``revenue > 0`` or not), with ``revenue`` and ``gross_margin`` summed and ``lines`` counted.
@@ -107,10 +106,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from . import io as _io
 from .config import Config, DataSource
-from .panel import aggregate_ledger
+from .panel import _check_freq, aggregate_ledger
 from .exceptions import DataValidationError
 from .quality import DataQuality, format_examples
 from .schema import ACCOUNT_ATTRIBUTES, CONTRACT
@@ -131,16 +131,6 @@ MAX_STANDIN_ROWS = 5_000_000
 # product and order (the last bits of a float sum depend on the order it is added in)
 _EXACT_LINES = 100_000
 
-
-def _nanos(expr: str) -> str:
-    """An amount as a whole number of 1e-9 currency units: summed exactly (a 128-bit integer), so
-    the order the threads finish in cannot change the last bit; ~1.4× faster than DECIMAL(38, 9)."""
-    return f"CAST(round({expr} * 1e9) AS HUGEINT)"
-
-
-def _from_nanos(expr: str) -> str:
-    return f"(CAST({expr} AS DOUBLE) / 1e9)"
-
 _TABLE = "transactions"
 _DIAGNOSE_LIMIT = 2**30          # reader errors of files up to this size are worded by the pandas reader
 _HEAD_BYTES = 1 << 20
@@ -150,9 +140,9 @@ _WS = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2
        "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
 _WS_SQL = " || ".join(f"chr({ord(c)})" for c in _WS)
 _WS_CLASS = "[" + "".join(f"\\x{{{ord(c):x}}}" for c in _WS) + "]"
-_CUR_HAS = r"€|\$|£|¥|(^|[^A-Za-z])(CHF|EUR|USD|GBP)([^A-Za-z]|$)"
 _CUR_SYMBOL = r"€|\$|£|¥"
 _CUR_CODE = r"(^|[^A-Za-z])(CHF|EUR|USD|GBP)([^A-Za-z]|$)"
+_CUR_HAS = _CUR_SYMBOL + "|" + _CUR_CODE
 _TS_MAX = "TIMESTAMP '2262-04-11 00:00:00'"   # pandas' nanosecond range, as kamtools.io._to_ns
 _TS_MIN = "TIMESTAMP '1677-09-22 00:00:00'"
 _DUCK_ENCODINGS = {"utf-8": "utf-8", "iso8859-1": "latin-1", "utf-16": "utf-16"}
@@ -170,6 +160,16 @@ _REASONS = {
     9: ("after the analysis window", "date"),
 }
 _DUPLICATE = "duplicate line"
+
+
+def _nanos(expr: str) -> str:
+    """An amount as a whole number of 1e-9 currency units: summed exactly (a 128-bit integer), so
+    the order the threads finish in cannot change the last bit; ~1.4× faster than DECIMAL(38, 9)."""
+    return f"CAST(round({expr} * 1e9) AS HUGEINT)"
+
+
+def _from_nanos(expr: str) -> str:
+    return f"(CAST({expr} AS DOUBLE) / 1e9)"
 
 
 def _lit(text) -> str:
@@ -244,8 +244,6 @@ class DuckLedger:
     n_credit: int
     accounts: pd.DataFrame
     transactions: pd.DataFrame
-    panel_aggregate: pd.DataFrame
-    panel_freq: str
     transactions_grain: str
     _attributes: pd.DataFrame = field(repr=False, default=None)
     _conflicts: list = field(repr=False, default_factory=list)
@@ -254,8 +252,6 @@ class DuckLedger:
 
     def aggregate(self, freq: str = "M") -> pd.DataFrame:
         """The account × period aggregate at ``freq`` ("M" or "Q"); both are summed in the load."""
-        from .panel import _check_freq
-
         return self._aggregates[_check_freq(freq)].copy()
 
     def account_attributes(self, quality: DataQuality, file: str) -> pd.DataFrame:
@@ -753,7 +749,7 @@ class _Plan:
 
 
 def _typed_aggregate(agg) -> pd.DataFrame:
-    """The dtypes :func:`kamtools.panel.aggregate_ledger` returns (from a DataFrame or an Arrow table)."""
+    """The dtypes :func:`kamtools.panel.aggregate_ledger` returns, from an Arrow table."""
     return pd.DataFrame({
         "account_id": _text_values(agg["account_id"]),
         "period": _time_values(agg["period"]),
@@ -764,27 +760,21 @@ def _typed_aggregate(agg) -> pd.DataFrame:
     })
 
 
-def _is_arrow(values) -> bool:
-    return type(values).__module__.startswith("pyarrow")
+_EMPTY_AGGREGATE = {"account_id": "string", "period": "timestamp[us]", "revenue": "float64",
+                    "gross_margin": "float64", "orders": "int64", "products": "int64"}
 
 
+# Arrow columns (DuckDB results) to the pandas route's dtypes, without Python objects
 def _text_values(values) -> pd.api.extensions.ExtensionArray:
-    """Text as pandas' string dtype, NULL as <NA> (an Arrow column is taken over without Python objects)."""
-    if _is_arrow(values):
-        return pd.array(values, dtype="string")
-    return pd.array(values.astype(object).where(values.notna(), None).to_numpy(), dtype="string")
+    return pd.array(values, dtype="string")   # NULL -> <NA>
 
 
 def _time_values(values) -> np.ndarray:
-    if _is_arrow(values):
-        return values.to_numpy().astype("datetime64[ns]")
-    return pd.to_datetime(values).to_numpy(dtype="datetime64[ns]")
+    return values.to_numpy().astype("datetime64[ns]")
 
 
 def _float_values(values) -> np.ndarray:
-    if _is_arrow(values):
-        return values.to_numpy().astype("float64")   # NULL -> NaN
-    return values.to_numpy(dtype="float64", na_value=np.nan)
+    return values.to_numpy().astype("float64")   # NULL -> NaN
 
 
 # --------------------------------------------------------------------------------------------
@@ -912,10 +902,10 @@ class _Loader:
 
     def run(self) -> DuckLedger:
         self.timings: dict[str, float] = {}
-        with self._step("open"):
-            ledger = self._run()
+        start = time.perf_counter()
+        ledger = self._run()
         # "open" is what the named steps leave: reading the header, scanning the text, the plan
-        opened = self.timings.pop("open") - sum(self.timings.values())
+        opened = time.perf_counter() - start - sum(self.timings.values())
         ledger.timings = {"open": opened, **self.timings}
         log.debug("%s: DuckDB route, %s", self.file, ", ".join(f"{k} {v:.2f} s" for k, v in ledger.timings.items()))
         return ledger
@@ -1217,6 +1207,7 @@ class _Loader:
 
     def _count_all(self) -> dict[str, int]:
         checks = {}
+        stored = dict(self.plan.stored)
         for c in self.keep:
             kind, alive = self.kinds[c], self.alive[c]
             if kind in ("money", "number", "bool", "date"):
@@ -1227,7 +1218,6 @@ class _Loader:
                 checks[f"late:{c}"] = f'count_if("_late_{c}" AND {alive})'
                 checks[f"early:{c}"] = f'count_if("_early_{c}" AND {alive})'
                 checks[f"slow:{c}"] = f'count("_slow_{c}")'
-            stored = dict(self.plan.stored)
             if kind == "id" and f"_floaty_{c}" in stored:
                 checks[f"floaty:{c}"] = f'count_if("_floaty_{c}")'
                 if f"_odd_{c}" in stored:
@@ -1422,8 +1412,8 @@ class _Loader:
         lines = self.q(f'SELECT rn, h, h2, {order} AS has_order, coalesce("revenue" < 0, false) AS credit '
                        f"FROM ({plan.lines_sql(only='(SELECT h FROM cand)')}) WHERE status = 0").df()
         lines = lines.sort_values("rn", kind="stable")
-        parts = [lines.loc[lines.duplicated(["h", "h2"], keep="first"), ["rn", "has_order", "credit"]]]
-        copies = pd.concat(parts, ignore_index=True).sort_values("rn", kind="stable")
+        # sorted by rn: a copy is a line after the first with its two hashes
+        copies = lines.loc[lines.duplicated(["h", "h2"], keep="first"), ["rn", "has_order", "credit"]]
         if copies.empty:
             return
         has_order = copies["has_order"].to_numpy(dtype=bool)
@@ -1460,19 +1450,17 @@ class _Loader:
         self.quality.account(_TABLE, self.file, read=self.n_read, kept=n_kept, excluded=excluded)
         if n_kept == 0:
             ids = pd.array([], dtype="string")
-            empty = _typed_aggregate(pd.DataFrame({c: [] for c in ("account_id", "period", "revenue", "gross_margin",
-                                                                   "orders", "products")}))
+            empty = _typed_aggregate(pa.table({c: pa.array([], type=t) for c, t in _EMPTY_AGGREGATE.items()}))
             return DuckLedger(self.file, self.n_read, 0, (None, None), 0,
                               pd.DataFrame({"account_id": ids, "lines": np.zeros(0, np.int64),
                                             "first_row": np.zeros(0, np.int64)}),
-                              pd.DataFrame({"account_id": ids}), empty, self.config.period, "account-day-product",
+                              pd.DataFrame({"account_id": ids}), "account-day-product",
                               pd.DataFrame({"account_id": ids}), [], {"M": empty, "Q": empty})
         n_credit = int(kept[5]) - self.dupe_credit
         window = (pd.Timestamp(kept[6]), pd.Timestamp(kept[7]))
         aggregates, standin, grain, accounts, attributes, conflicts = self._outputs(n_kept)
-        return DuckLedger(self.file, self.n_read, n_kept, window, n_credit, accounts, standin,
-                          aggregates[self.config.period], self.config.period, grain, attributes, conflicts,
-                          aggregates)
+        return DuckLedger(self.file, self.n_read, n_kept, window, n_credit, accounts, standin, grain, attributes,
+                          conflicts, aggregates)
 
     def _kept_lines(self) -> pd.DataFrame:
         """The kept lines of a small ledger, typed as the pandas route types them, in file order."""
@@ -1540,10 +1528,11 @@ class _Loader:
             parts.append(f"arg_max({col}, last_key) FILTER (WHERE {col} IS NOT NULL) AS {col}")
             parts.append(f"count(DISTINCT {col}) AS {_ident('n_' + a)}")
         acc = self.q(f"SELECT {', '.join(parts)} FROM stage GROUP BY account_id ORDER BY first_rn").df()
-        ids = pd.array(acc["account_id"].astype(object).to_numpy(), dtype="string")
+        id_texts = acc["account_id"].astype(object).to_numpy()
+        ids = pd.array(id_texts, dtype="string")
         accounts = pd.DataFrame({"account_id": ids, "lines": acc["lines"].to_numpy(dtype=np.int64),
                                  "first_row": self.src.rows(acc["first_rn"].to_numpy())})
-        order = np.argsort(np.asarray(acc["account_id"].astype(object).to_numpy(), dtype=object), kind="stable")
+        order = np.argsort(np.asarray(id_texts, dtype=object), kind="stable")
         attributes = pd.DataFrame({"account_id": pd.array(ids[order], dtype="string")})
         conflicts = []
         spec = CONTRACT["accounts"]

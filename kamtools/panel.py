@@ -130,10 +130,10 @@ def complete_panel(agg: pd.DataFrame, accounts: pd.DataFrame | None, freq: str =
     np.maximum.at(last, codes, idx)
     lengths = last - first + 1
     full_code = np.repeat(np.arange(len(uniques)), lengths)
-    offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    start_of = np.cumsum(lengths) - lengths
+    offsets = np.arange(lengths.sum()) - np.repeat(start_of, lengths)
     full_idx = np.repeat(first, lengths) + offsets
     # place observed rows into the full grid
-    start_of = np.cumsum(lengths) - lengths
     pos = start_of[codes] + (idx - first[codes])
     n = len(full_code)
     panel = pd.DataFrame({
@@ -148,7 +148,9 @@ def complete_panel(agg: pd.DataFrame, accounts: pd.DataFrame | None, freq: str =
         panel[col] = values
     if agg["gross_margin"].notna().any():
         # zero-filled months have zero margin when the ledger carries margin
-        panel.loc[~np.isin(np.arange(n), pos), "gross_margin"] = 0.0
+        observed = np.zeros(n, dtype=bool)
+        observed[pos] = True
+        panel.loc[~observed, "gross_margin"] = 0.0
     panel["active"] = (panel["revenue"].to_numpy() != 0) | (panel["orders"].to_numpy() > 0)
 
     kam_idx = np.full(len(uniques), np.nan)
@@ -191,10 +193,8 @@ def build_panel(dataset, freq: str = "M") -> pd.DataFrame:
     """
     freq = _check_freq(freq)
     tables = dataset.tables if hasattr(dataset, "tables") else dataset
-    agg = getattr(dataset, "panel_aggregate", None)
-    if agg is None or getattr(dataset, "panel_freq", freq) != freq:
-        ledger = getattr(dataset, "ledger", None)
-        # a ledger validated in DuckDB (kamtools.ledger_duckdb) brings both frequencies: its
-        # transactions table is a stand-in without order ids, not the ledger's lines
-        agg = ledger.aggregate(freq) if ledger is not None else aggregate_ledger(tables["transactions"], freq)
+    ledger = getattr(dataset, "ledger", None)
+    # a ledger validated in DuckDB (kamtools.ledger_duckdb) brings both frequencies: its
+    # transactions table is a stand-in without order ids, not the ledger's lines
+    agg = ledger.aggregate(freq) if ledger is not None else aggregate_ledger(tables["transactions"], freq)
     return complete_panel(agg, tables.get("accounts"), freq)

@@ -7,7 +7,6 @@ data-quality part and by ``kam validate``.
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -143,5 +142,4 @@ class DataQuality:
         return self.to_text()
 
 
-def escape(text) -> str:
-    return html.escape(str(text))
+
