@@ -72,8 +72,10 @@ def _complete(out_dir: Path, fingerprint: str) -> bool:
     return data.get("fingerprint") == fingerprint and data.get("status") == "ok"
 
 
-def _render_one(config_path: str, out_dir: str, notebook_workers: int, pdf: bool, notebooks_dir) -> dict:
-    """Render one pack (in a worker process); never raises."""
+def _render_one(config_path: str, out_dir: str, notebook_workers: int, pdf: bool, notebooks_dir,
+                fingerprint: str | None = None) -> dict:
+    """Render one pack (in a worker process); never raises. ``fingerprint``: the inputs' fingerprint
+    when the parent has already computed it (resume), else computed here."""
     from .report import render_pack
 
     logging.getLogger("kamtools.report").setLevel(logging.WARNING)  # the batch shows one line per pack
@@ -82,7 +84,7 @@ def _render_one(config_path: str, out_dir: str, notebook_workers: int, pdf: bool
     try:
         config = load_config(config_path)
         row["client"] = config.client
-        fingerprint = inputs_fingerprint(config, notebooks_dir)
+        fingerprint = fingerprint or inputs_fingerprint(config, notebooks_dir)
         result = render_pack(config, out=out_dir, pdf=pdf, workers=notebook_workers,
                              notebooks_dir=notebooks_dir, progress=False)
         row["status"] = "ok" if result.ok else "failed"
@@ -154,17 +156,19 @@ def render_batch(configs, *, out_root=None, workers: int = 2, notebook_workers: 
                          "failing_notebook": "", "error": str(exc), "out_dir": ""})
             continue
         out_dir = _pack_dir(config, out_root)
-        if resume and _complete(out_dir, inputs_fingerprint(config, notebooks_dir)):
+        fingerprint = inputs_fingerprint(config, notebooks_dir) if resume else None
+        if resume and _complete(out_dir, fingerprint):
             rows.append({"client": config.client, "config": str(path), "status": "skipped (complete)",
                          "seconds": 0.0, "failing_notebook": "", "out_dir": str(out_dir)})
             continue
-        todo.append((str(path), str(out_dir)))
+        todo.append((str(path), str(out_dir), fingerprint))
     total, done = len(todo), 0
     if progress and total:
         logger.info("kam batch: %d pack(s) to render, %d skipped, %d worker(s)", total, len(rows), workers)
     with cf.ProcessPoolExecutor(max_workers=workers) as pool:
         futures = {pool.submit(_render_one, cfg, out, notebook_workers, pdf,
-                               str(notebooks_dir) if notebooks_dir else None): cfg for cfg, out in todo}
+                               str(notebooks_dir) if notebooks_dir else None, fingerprint): cfg
+                   for cfg, out, fingerprint in todo}
         for future in cf.as_completed(futures):
             row = future.result()
             done += 1

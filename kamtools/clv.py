@@ -754,7 +754,8 @@ def _bgnbd_conditional_expectation(params: np.ndarray, t: Any, x: Any, tx: Any, 
 
     ((alpha+T)/(alpha+T+t))^(r+x) 2F1(r+x, b+x; a+b+x-1; z)
     = (1-z)^(a-1) 2F1(a+b-1-r, a-1; a+b+x-1; z),  z = t/(alpha+T+t),
-    which keeps the hypergeometric parameters bounded as x grows.
+    which keeps the hypergeometric parameters bounded as x grows. The result is
+    :func:`_bgnbd_conditional_numerator` times :func:`_bgnbd_p_alive`.
     """
     r, al, a, b = params
     t, x, tx, T = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (t, x, tx, T)))
@@ -764,6 +765,19 @@ def _bgnbd_conditional_expectation(params: np.ndarray, t: Any, x: Any, tx: Any, 
             _bgnbd_conditional_expectation(np.array([r, al, 1 - h, b]), t, x, tx, T)
             + _bgnbd_conditional_expectation(np.array([r, al, 1 + h, b]), t, x, tx, T)
         )
+    numer = _bgnbd_conditional_numerator(params, t, x, tx, T)
+    # a count cannot be negative: clip rounding noise (~1e-16) for t close to 0
+    return np.maximum(numer * _bgnbd_p_alive(params, x, tx, T), 0.0)
+
+
+def _bgnbd_conditional_numerator(params: np.ndarray, t: Any, x: Any, tx: Any, T: Any) -> np.ndarray:
+    """Eq. (10) of Fader, Hardie & Lee (2005a) before the P(alive) factor (needs a != 1).
+
+    (a+b+x-1)/(a-1) [1 - (1-z)^(a-1) 2F1(a+b-1-r, a-1; a+b+x-1; z)],  z = t/(alpha+T+t);
+    times P(alive | x, t_x, T) it is E[X(t) | x, t_x, T].
+    """
+    r, al, a, b = params
+    t, x, tx, T = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (t, x, tx, T)))
     one_minus_z = (al + T) / (al + T + t)
     z = t / (al + T + t)
     hyp = _hyp2f1(a + b - 1.0 - r, a - 1.0, a + b + x - 1.0, z)
@@ -771,16 +785,7 @@ def _bgnbd_conditional_expectation(params: np.ndarray, t: Any, x: Any, tx: Any, 
     bracket = -special.expm1((a - 1.0) * np.log(one_minus_z) + np.log(hyp)) if np.all(hyp > 0) else (
         1.0 - one_minus_z ** (a - 1.0) * hyp
     )
-    numer = (a + b + x - 1.0) / (a - 1.0) * bracket
-    pos = x > 0
-    with np.errstate(over="ignore", divide="ignore"):
-        log_odds = np.where(
-            pos,
-            np.log(a) - np.log(np.where(pos, b + x - 1.0, 1.0)) + (r + x) * (np.log(al + T) - np.log(al + tx)),
-            -np.inf,
-        )
-    # a count cannot be negative: clip rounding noise (~1e-16) for t close to 0
-    return np.maximum(numer * special.expit(-log_odds), 0.0)
+    return (a + b + x - 1.0) / (a - 1.0) * bracket
 
 
 def _bgnbd_expected_new(params: np.ndarray, t: Any) -> np.ndarray:
@@ -1002,10 +1007,8 @@ class BetaGeo(_Fitted):
             ("recency", "be <= T", np.isfinite(tx) & np.isfinite(TT) & (tx > TT * (1 + 1e-12)), tx),
             ("weights", "be finite and >= 0", ~(np.isfinite(w) & (w >= 0)), w),
         ]
-        for check in checks:
-            name, rule, bad = check[0], check[1], check[2]
+        for name, rule, bad, vals in checks:
             if bad.any():
-                vals = check[3] if len(check) > 3 else None
                 raise DataValidationError(_bad_rows_message(f"{owner}.fit", name, rule, bad, labels, vals))
         if not w.sum() > 0:
             raise DataValidationError(f"{owner}.fit: the weights sum to 0; there is nothing to fit.")
@@ -1434,10 +1437,15 @@ def customer_lifetime_value(
     spend = gamma_gamma.conditional_expected_average_profit(x, rfm["monetary_value"].to_numpy(dtype=float))
     step = _UNIT_DAYS[freq] / _UNIT_DAYS[time_unit]
     params = bgnbd._p()
+    nudged = abs(params[2] - 1.0) < 1e-7  # a = 1: _bgnbd_conditional_expectation averages a = 1 -+ h
+    p_alive = None if nudged else _bgnbd_p_alive(params, x, tx, T)  # constant over the horizon
     total = np.zeros(x.size)
     prev = np.zeros(x.size)
     for k in range(1, horizon + 1):  # loop over periods, vectorised over accounts
-        cum = _bgnbd_conditional_expectation(params, k * step, x, tx, T)
+        if nudged:
+            cum = _bgnbd_conditional_expectation(params, k * step, x, tx, T)
+        else:  # as _bgnbd_conditional_expectation, with P(alive) computed once
+            cum = np.maximum(_bgnbd_conditional_numerator(params, k * step, x, tx, T) * p_alive, 0.0)
         total += (cum - prev) / (1.0 + d) ** k
         prev = cum
     return pd.Series(mr * np.asarray(spend) * total, index=rfm.index, name="clv")

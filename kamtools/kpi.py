@@ -1085,12 +1085,11 @@ def interaction_summary(
     out["cadence_target"] = target
     with np.errstate(invalid="ignore", divide="ignore"):
         out["cadence_attainment"] = np.where(target > 0, contacts / n_per / target, np.nan)
-    day0 = np.datetime64("1970-01-01", "D")
-    dd = (d.to_numpy(dtype="datetime64[D]") - day0).astype(np.int64)
+    dd = _epoch_days(d)
     last = pd.Series(dd[upto]).groupby(codes[upto]).max()
     dsl = np.full(len(ids), np.nan)
-    end_day = int((np.datetime64(t1.date(), "D") - day0).astype(np.int64))
-    start_day = int((np.datetime64(t0.date(), "D") - day0).astype(np.int64))
+    end_day = _day(t1)
+    start_day = _day(t0)
     dsl[last.index.to_numpy()] = end_day - last.to_numpy()
     out["days_since_last_touch"] = dsl
     out["longest_gap_days"] = _longest_gaps(dd[inwin], codes[inwin], len(ids), start_day, end_day)
@@ -1453,6 +1452,16 @@ def _day(ts) -> int:
     return int((np.datetime64(pd.Timestamp(ts).date(), "D") - np.datetime64("1970-01-01", "D")).astype(int))
 
 
+def _period_last_day(p, f: str) -> pd.Timestamp:
+    """Last day (midnight) of the ``f`` period containing the Timestamp ``p``."""
+    return (p.to_period(f) + 1).start_time - pd.Timedelta(days=1)
+
+
+def _epoch_days(dates: pd.Series) -> np.ndarray:
+    """Days since 1970-01-01 of each date (int64), as :func:`_day` for a Series."""
+    return (dates.to_numpy(dtype="datetime64[D]") - np.datetime64("1970-01-01", "D")).astype(np.int64)
+
+
 def _long(grid: _Grid, arrays: dict[str, dict[str, np.ndarray]], keep: dict[str, np.ndarray]) -> dict:
     """Cells (key, t) kept per window, with their component values.
 
@@ -1506,8 +1515,7 @@ def _fin_churn(g, level, grid):
     rate = np.where(np.asarray(g["und"]) > 0, np.nan, _div(g["lost"], g["coh"]))
     out = {"logo_churn_rate": rate}
     if level != "account":
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ann = -np.expm1(grid.w * np.log1p(-rate))
+        ann = annualise_churn(rate, grid.w)  # lost <= cohort: rate is in [0, 1] or NaN
         out["logo_churn_annualised_rate"] = np.where(np.asarray(g["window"]) == 0, ann, np.nan)
     return out
 
@@ -1593,9 +1601,12 @@ def _panel_families(grid, R, A, churn_gap, min_growth):
     fams.append((_long(grid, arrays, keep), _fin_churn))
 
     rev_arrays, rev_keep, act_arrays, act_keep = {}, {}, {}, {}
+    current = None
     for window, w in _windows(grid):
         S = _window_sum(R, w)
         Aw = _window_sum(A.astype(float), w) > 0
+        if window == TRAILING_WINDOW:
+            current = Aw  # active in the trailing window ending at each period
         valid = np.zeros(grid.T, dtype=bool)
         valid[2 * w - 1 :] = True
         s = np.zeros_like(S)
@@ -1618,7 +1629,7 @@ def _panel_families(grid, R, A, churn_gap, min_growth):
         act_keep[window] = prev | cur
     fams.append((_long(grid, rev_arrays, rev_keep), _fin_revenue))
     fams.append((_long(grid, act_arrays, act_keep), _fin_activity))
-    return fams, status
+    return fams, current
 
 
 def _cross_sell_family(grid, tx, account):
@@ -1722,8 +1733,7 @@ def _interaction_families(grid, inter, account, targets, current):
     fams.append((_long(grid, arrays, keep), _fin_contacts))
 
     # days since last touch at each period's last day (capped at as_of)
-    day0 = np.datetime64("1970-01-01", "D")
-    days = (d.to_numpy(dtype="datetime64[D]") - day0).astype(np.int64)
+    days = _epoch_days(d)
     ok = (acc >= 0) & (d <= grid.as_of).to_numpy()
     acc_ok, days_ok = acc[ok], days[ok]
     # latest touch day within each period, carried forward (events after as_of are excluded)
@@ -1739,10 +1749,12 @@ def _interaction_families(grid, inter, account, targets, current):
     last_touch = np.maximum.accumulate(latest, axis=1)
     last_touch[~np.isfinite(last_touch)] = np.nan
     dsl = grid.ref_days[None, :] - last_touch
+    touched = np.isfinite(dsl)
+    dsl_filled = np.nan_to_num(dsl)
     arrays, keep = {}, {}
     for window, _ in _windows(grid):
-        arrays[window] = {"dsl": np.nan_to_num(dsl), "touched": np.isfinite(dsl)}
-        keep[window] = np.isfinite(dsl) & current
+        arrays[window] = {"dsl": dsl_filled, "touched": touched}
+        keep[window] = touched & current
     fams.append((_long(grid, arrays, keep), _fin_mean("days_since_last_touch", "dsl", "touched")))
 
     # longest gap without a touch in each window (loop over periods, vectorised over accounts)
@@ -2029,9 +2041,9 @@ def kpi_table(
     pgrid = _panel_grid(panel, account=account, period=period, revenue="revenue", active="active",
                         margin="gross_margin", freq=f)
     periods = pgrid.periods
-    last_day = (periods[-1].to_period(f) + 1).start_time - pd.Timedelta(days=1)
+    last_day = _period_last_day(periods[-1], f)
     as_of_ts = last_day if as_of is None else min(_timestamp(as_of, func, "as_of"), last_day)
-    ends = [(p.to_period(f) + 1).start_time - pd.Timedelta(days=1) for p in periods]
+    ends = [_period_last_day(p, f) for p in periods]
     ref_days = np.array([_day(min(e, as_of_ts)) for e in ends], dtype=float)
     grid = _Grid(pgrid.accounts, periods, f, _PERIODS_PER_YEAR[f], as_of_ts, ref_days)
 
@@ -2040,16 +2052,24 @@ def kpi_table(
 
     # group ids of each account at each level
     accounts_tab = tables.get("accounts")
+    by_id: list[pd.DataFrame] = []
+
+    def accounts_by_id() -> pd.DataFrame:
+        """``accounts_tab``, one row per account, indexed by it (built once, on first use)."""
+        if not by_id:
+            by_id.append(accounts_tab.drop_duplicates(account).set_index(account))
+        return by_id[0]
+
     groups = _Groups()
     acc_keys: dict[str, np.ndarray] = {}
     for level in levels:
         if level in ("account", "portfolio"):
             acc_keys[level] = groups.ids(level, grid.accounts)
         elif level in ("account_manager", "segment") and avail.get(f"level:{level}"):
-            m = accounts_tab.drop_duplicates(account).set_index(account)[level]
+            m = accounts_by_id()[level]
             acc_keys[level] = groups.ids(level, m.reindex(grid.accounts).to_numpy(dtype=object))
 
-    families, status = _panel_families(grid, pgrid.revenue, pgrid.active, gap, float(min_growth))
+    families, current = _panel_families(grid, pgrid.revenue, pgrid.active, gap, float(min_growth))
     if avail["cross_sell_rate"]:
         families.append((_cross_sell_family(grid, tables["transactions"], account), _fin_cross))
     if "surveys" in tables:
@@ -2062,9 +2082,8 @@ def kpi_table(
     if avail["contacts_per_period"]:
         targets = np.full(grid.n, np.nan)
         if avail["cadence_attainment"]:
-            tiers = accounts_tab.drop_duplicates(account).set_index(account)[tier]
+            tiers = accounts_by_id()[tier]
             targets = tiers.reindex(grid.accounts).map(dict(cadence)).to_numpy(dtype=float)
-        current = _window_sum(pgrid.active.astype(float), grid.w) > 0
         families += _interaction_families(grid, tables["interactions"], account, targets, current)
 
     pieces = []
@@ -2072,7 +2091,7 @@ def kpi_table(
         pieces += _aggregate(comp, acc_keys, fin, grid)
 
     if avail["clv_value"]:
-        retention = _clv_retention(clv_retention, grid, accounts_tab, account, pgrid.active)
+        retention = _clv_retention(clv_retention, grid, accounts_tab, accounts_by_id, pgrid.active)
         if retention is None:
             availability.loc[availability["kpi"] == "clv_value", ["available", "message"]] = [
                 False,
@@ -2144,7 +2163,11 @@ def _take_strings(labels: list, codes: np.ndarray):
         return pd.array(np.asarray(labels, dtype=object)[codes], dtype="str")
 
 
-def _clv_retention(clv_retention, grid, accounts_tab, account, A):
+def _clv_retention(clv_retention, grid, accounts_tab, accounts_by_id, A):
+    """Renewal rate per account for the CLV: given, else ``renewal_likelihood``, else the portfolio's.
+
+    ``accounts_by_id()`` returns ``accounts_tab`` indexed by account (one row each).
+    """
     if clv_retention is not None:
         if isinstance(clv_retention, pd.Series):
             return clv_retention.reindex(grid.accounts).to_numpy(dtype=float)
@@ -2158,8 +2181,7 @@ def _clv_retention(clv_retention, grid, accounts_tab, account, A):
     r = np.full(grid.n, portfolio)
     if accounts_tab is not None and "renewal_likelihood" in accounts_tab.columns:
         known = (
-            accounts_tab.drop_duplicates(account).set_index(account)["renewal_likelihood"]
-            .reindex(grid.accounts).to_numpy(dtype=float)
+            accounts_by_id()["renewal_likelihood"].reindex(grid.accounts).to_numpy(dtype=float)
         )
         r = np.where(np.isfinite(known), known, r)
     return None if not np.isfinite(r).any() else r
@@ -2534,6 +2556,21 @@ def accounts_turned_red(
     return res.sort_values([period, "score"], kind="stable").reset_index(drop=True)
 
 
+def _wilson_row(term: str, k: int, n: int, z: float) -> dict:
+    """Summary row of the share k/n with its Wilson score interval at quantile z (Wilson, 1927).
+
+    centre = (p + z²/2n) / (1 + z²/n), half = z √(p(1−p)/n + z²/4n²) / (1 + z²/n),
+    clipped to [0, 1]; all NaN (``n_obs`` 0) when n = 0.
+    """
+    if n == 0:
+        return {"term": term, "estimate": np.nan, "std_err": np.nan, "ci_lower": np.nan, "ci_upper": np.nan,
+                "n_obs": 0}
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return {"term": term, "estimate": p, "std_err": math.sqrt(p * (1 - p) / n),
+            "ci_lower": max(0.0, centre - half), "ci_upper": min(1.0, centre + half), "n_obs": n}
+
 @dataclass(frozen=True)
 class EarlyWarningResult:
     """How often the health score flagged accounts before they churned.
@@ -2588,27 +2625,14 @@ class EarlyWarningResult:
         if not isinstance(a, Real) or not 0 < a < 1:
             raise _must("EarlyWarningResult.summary", "alpha", "a number in (0, 1)", alpha)
         z = norm.ppf(1 - a / 2)
-        rows = []
-        for term, k, n in (("detection_rate", self.n_flagged, self.n_evaluated),
-                           ("survivor_flag_rate", self.n_survivors_flagged, self.n_survivors)):
-            if n == 0:
-                rows.append({"term": term, "estimate": np.nan, "std_err": np.nan, "ci_lower": np.nan,
-                             "ci_upper": np.nan, "n_obs": 0, "alpha": a})
-                continue
-            p = k / n
-            centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-            half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-            rows.append({"term": term, "estimate": p, "std_err": math.sqrt(p * (1 - p) / n),
-                         "ci_lower": max(0.0, centre - half), "ci_upper": min(1.0, centre + half),
-                         "n_obs": n, "alpha": a})
+        rows = [{**_wilson_row(term, k, n, z), "alpha": a}
+                for term, k, n in (("detection_rate", self.n_flagged, self.n_evaluated),
+                                   ("survivor_flag_rate", self.n_survivors_flagged, self.n_survivors))]
         return pd.DataFrame(rows)
 
     def plot(self, ax=None):
         """Bar chart of both rates with their intervals; returns the Axes."""
-        if ax is None:
-            import matplotlib.pyplot as plt
-
-            _, ax = plt.subplots(figsize=(4, 3))
+        ax = _axes(ax, figsize=(4, 3))
         s = self.summary()
         err = np.vstack([s["estimate"] - s["ci_lower"], s["ci_upper"] - s["estimate"]])
         ax.bar(s["term"], s["estimate"], yerr=err, capsize=4)
@@ -2852,7 +2876,7 @@ def analysis_period(last_date, *, freq: str = "M", as_of=None) -> pd.Timestamp:
     name = "as_of" if as_of is not None and str(as_of).strip() != "" else "last_date"
     cut = _timestamp(as_of if name == "as_of" else last_date, "analysis_period", name).normalize()
     per = cut.to_period(f)
-    if (per + 1).start_time - pd.Timedelta(days=1) > cut:  # the period containing the cut is not over
+    if _period_last_day(cut, f) > cut:  # the period containing the cut (per) is not over
         per = per - 1
     return per.start_time
 
@@ -3309,18 +3333,9 @@ class KpiHealthReport:
             raise _must("KpiHealthReport.summary", "alpha", "a number in (0, 1)", alpha)
         z = norm.ppf(1 - alpha / 2)
         n = self.n_scored
-        rows = []
-        for term, k in (("red_share", self.n_red), ("amber_share", self.n_amber), ("green_share", self.n_green),
-                        ("amber_or_red_share", self.n_red + self.n_amber)):
-            if n == 0:
-                rows.append({"term": term, "estimate": np.nan, "std_err": np.nan, "ci_lower": np.nan,
-                             "ci_upper": np.nan, "n_obs": 0})
-                continue
-            p = k / n
-            centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-            half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-            rows.append({"term": term, "estimate": p, "std_err": math.sqrt(p * (1 - p) / n),
-                         "ci_lower": max(0.0, centre - half), "ci_upper": min(1.0, centre + half), "n_obs": n})
+        rows = [_wilson_row(term, k, n, z)
+                for term, k in (("red_share", self.n_red), ("amber_share", self.n_amber),
+                                ("green_share", self.n_green), ("amber_or_red_share", self.n_red + self.n_amber))]
         rows.append({"term": "nrr", "estimate": self.nrr, "std_err": np.nan, "ci_lower": np.nan,
                      "ci_upper": np.nan, "n_obs": np.nan})
         return pd.DataFrame(rows)
@@ -3475,7 +3490,7 @@ def kpi_health_report(
     _require_columns(tables.get("transactions"), "transactions", ["account_id", "date", "revenue"])
     last = _dates(tables["transactions"]["date"], "transactions", "date").max()
     period = analysis_period(last, freq=f, as_of=as_of)
-    period_end = (period.to_period(f) + 1).start_time - pd.Timedelta(days=1)
+    period_end = _period_last_day(period, f)
 
     accounts = tables.get("accounts")
     keys = key_accounts(accounts, account=account)

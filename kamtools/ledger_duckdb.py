@@ -369,12 +369,7 @@ def _scan_lines(path: Path, encoding: str) -> _TextScan:
         prev = joined[-2:]
         tail = block[-_HEAD_BYTES:] if len(block) >= _HEAD_BYTES else (tail + block)[-_HEAD_BYTES:]
     scan.empty_lines = np.unique(np.concatenate(empties)) if empties else np.zeros(0, dtype=np.int64)
-    text_tail = tail.decode("utf-8" if encoding == "utf-8" else "latin-1", errors="replace")
-    scan.ends_with_newline = text_tail.endswith(("\n", "\r"))
-    stripped = text_tail.rstrip("\r\n")
-    scan.trailing_empty = scan.ends_with_newline and (text_tail.endswith("\n\n") or text_tail.endswith("\n\r\n"))
-    scan.last_line = stripped[stripped.rfind("\n") + 1:].rstrip("\r")
-    return scan
+    return _read_tail(scan, tail, encoding)
 
 
 def _scan_quick(path: Path, encoding: str) -> _TextScan | None:
@@ -391,9 +386,15 @@ def _scan_quick(path: Path, encoding: str) -> _TextScan | None:
                 return None           # empty lines: their numbers come from the full scan
             scan = _TextScan(has_quote=mm.find(b'"') >= 0)
             tail = mm[max(0, len(mm) - _HEAD_BYTES):]
+    return _read_tail(scan, tail, encoding)
+
+
+def _read_tail(scan: _TextScan, tail: bytes, encoding: str) -> _TextScan:
+    """The line end, trailing empty line and last line of a file, from its last bytes."""
     text_tail = tail.decode("utf-8" if encoding == "utf-8" else "latin-1", errors="replace")
     scan.ends_with_newline = text_tail.endswith(("\n", "\r"))
     stripped = text_tail.rstrip("\r\n")
+    scan.trailing_empty = scan.ends_with_newline and (text_tail.endswith("\n\n") or text_tail.endswith("\n\r\n"))
     scan.last_line = stripped[stripped.rfind("\n") + 1:].rstrip("\r")
     return scan
 
@@ -1496,7 +1497,7 @@ class _Loader:
         rev_nanos, gm_nanos = _nanos('"revenue"'), _nanos('"gross_margin"')
         margin = f"sum({gm_nanos})" if has_margin else "CAST(NULL AS HUGEINT)"
         n_margin = 'count("gross_margin")' if has_margin else "0"
-        last = f", max({{'d': \"date\", 'r': rn}}) AS last_key" if attrs else ""
+        last = ", max({'d': \"date\", 'r': rn}) AS last_key" if attrs else ""
         self.q(f"CREATE OR REPLACE TEMP TABLE stage AS SELECT {', '.join(keys)}, sum({rev_nanos}) AS rev, "
                f"{margin} AS gm, {n_margin} AS n_gm, count(*) AS lines, min(rn) AS first_rn{last} "
                f"FROM ({plan.kept_sql()}) GROUP BY ALL")

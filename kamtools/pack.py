@@ -192,8 +192,7 @@ def key_table(name: str, frame: pd.DataFrame, *, description: str = "") -> pd.Da
         if any(n is not None for n in stored.index.names):
             stored = stored.reset_index()
         else:
-            stored = stored.reset_index(drop=True)
-        stored = stored.copy()
+            stored = stored.reset_index(drop=True)   # a new frame: renaming its columns leaves the caller's
         stored.columns = [str(c) for c in stored.columns]
         (folder / "tables").mkdir(exist_ok=True)
         rel = f"tables/{name}.parquet"

@@ -33,7 +33,6 @@ import contextlib
 import datetime as _dt
 import difflib
 import html
-import json
 import logging
 import os
 import re
@@ -45,7 +44,7 @@ import threading
 import time
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +54,7 @@ from jupyter_client.manager import AsyncKernelManager
 from traitlets import Unicode, default
 
 from .config import Config, load_config
+from .pack import HEADLINES_FILE, TABLES_FILE, _file_name, _read_list, show_quality
 from .exceptions import ConfigError, KamError, ParameterError
 
 __all__ = [
@@ -822,9 +822,8 @@ def _write_index(path: Path, *, config: Config, runs: list[NotebookRun], run_dat
     if data_error:
         parts.append(f'<div class="alert">The data could not be loaded: {_esc(data_error)}</div>')
     elif quality is not None:
-        acc = quality.accounting.copy()
-        if "file" in acc.columns:
-            acc["file"] = acc["file"].map(lambda f: Path(str(f)).name)
+        view = show_quality(quality)
+        acc = view.accounting
         excluded = int(acc["rows_excluded"].sum()) if "rows_excluded" in acc else 0
         read = int(acc["rows_read"].sum()) if "rows_read" in acc else 0
         status = '<span class="ok">usable</span>' if quality.ok else '<span class="bad">rejected data: see below</span>'
@@ -833,9 +832,8 @@ def _write_index(path: Path, *, config: Config, runs: list[NotebookRun], run_dat
             f"({(excluded / read if read else 0):.1%}).</p>"
         )
         parts.append("<h3>Row accounting (rows read = kept + excluded)</h3>" + _frame_html(acc))
-        entries = quality.entries.copy()
+        entries = view.entries
         if not entries.empty:
-            entries = entries.drop(columns=[c for c in ("file",) if c in entries.columns])
             parts.append("<h3>What the loader did</h3>" + _frame_html(entries))
         else:
             parts.append("<p>No data-quality rule fired.</p>")
@@ -845,13 +843,7 @@ def _write_index(path: Path, *, config: Config, runs: list[NotebookRun], run_dat
 
 # ---------------------------------------------------------------------------------- artifacts
 def _read_artifacts(folder: Path) -> tuple[tuple[dict, ...], tuple[dict, ...]]:
-    from .pack import HEADLINES_FILE, TABLES_FILE
-
-    def load(name):
-        p = folder / name
-        return tuple(json.loads(p.read_text(encoding="utf-8"))) if p.exists() else ()
-
-    return load(HEADLINES_FILE), load(TABLES_FILE)
+    return tuple(_read_list(folder / HEADLINES_FILE)), tuple(_read_list(folder / TABLES_FILE))
 
 
 def _load_data(config: Config):
@@ -1068,12 +1060,10 @@ def _render(config: Config, config_path: Path, plan: list[dict], out_dir: Path, 
             sheets.append((sheet, frame))
             contents.append({"sheet": sheet, "report": run.title or run.name, "description": table.get("description", "")})
     if quality is not None:
-        acc = quality.accounting.copy()
-        if "file" in acc.columns:
-            acc["file"] = acc["file"].map(lambda f: Path(str(f)).name)
-        ent = quality.entries.copy()
+        acc = show_quality(quality).accounting
+        ent = quality.entries   # a new frame on each access; its file column kept, as names only
         if "file" in ent.columns:
-            ent["file"] = ent["file"].map(lambda f: Path(str(f)).name)
+            ent["file"] = ent["file"].map(_file_name)
         for sheet_base, frame, desc in (
             ("row_accounting", acc, "Rows read, kept and excluded per table"),
             ("data_quality", ent, "Every data-quality rule that fired and what was done"),
@@ -1127,14 +1117,8 @@ def _render_pdfs(runs: list[NotebookRun], out_dir: Path) -> tuple[list[NotebookR
             logger.warning("PDF %s: %s", run.name, problem)
             new_runs.append(run)
         else:
-            new_runs.append(_replace(run, pdf_path=pdf_path))
+            new_runs.append(replace(run, pdf_path=pdf_path))
     return new_runs, "; ".join(notes)
-
-
-def _replace(run: NotebookRun, **changes) -> NotebookRun:
-    from dataclasses import replace
-
-    return replace(run, **changes)
 
 
 # ------------------------------------------------------------------------------ refresh (make)

@@ -171,6 +171,16 @@ def _as_arrays(func: str, **named: Any) -> tuple[dict[str, np.ndarray], pd.Index
     return out, index
 
 
+def _as_arrays_horizon(func: str, horizon, **named: Any) -> tuple[dict[str, np.ndarray], pd.Index | None]:
+    """:func:`_as_arrays` of ``named`` plus ``horizon`` (checked last; a scalar inf means no
+    horizon). ``a["horizon"]`` is None when there is no horizon."""
+    if horizon is not None and np.isscalar(horizon) and np.isinf(horizon):
+        horizon = None
+    a, index = _as_arrays(func, **named, **({} if horizon is None else {"horizon": horizon}))
+    a.setdefault("horizon", None)
+    return a, index
+
+
 def _wrap(values: np.ndarray, index: pd.Index | None, name: str):
     """Series when a Series came in, a float for scalars, else the array."""
     values = np.asarray(values, dtype=float)
@@ -337,14 +347,10 @@ def retention_clv(
     """
     func = "retention_clv"
     _check_timing(func, timing)
-    if horizon is not None and np.isscalar(horizon) and np.isinf(horizon):
-        horizon = None
-    a, index = _as_arrays(
-        func, margin=margin, retention=retention, discount_rate=discount_rate,
+    a, index = _as_arrays_horizon(
+        func, horizon, margin=margin, retention=retention, discount_rate=discount_rate,
         growth=growth, acquisition_cost=acquisition_cost,
-        **({} if horizon is None else {"horizon": horizon}),
     )
-    a.setdefault("horizon", None)
     _check_core(func, a)
     _check_region(func, a["retention"], a["discount_rate"], a["growth"], a["horizon"])
     # Mixed finite / infinite horizons need no special case: the partial sum with
@@ -512,14 +518,10 @@ def retention_uplift(
     """
     func = "retention_uplift"
     _check_timing(func, timing)
-    if horizon is not None and np.isscalar(horizon) and np.isinf(horizon):
-        horizon = None
-    a, index = _as_arrays(
-        func, retention=retention, points=points, discount_rate=discount_rate,
+    a, index = _as_arrays_horizon(
+        func, horizon, retention=retention, points=points, discount_rate=discount_rate,
         margin=margin, growth=growth, acquisition_cost=acquisition_cost,
-        **({} if horizon is None else {"horizon": horizon}),
     )
-    a.setdefault("horizon", None)
     _check_core(func, a)
     r, p = np.broadcast_arrays(a["retention"], a["points"])
     raised = r + p
@@ -780,19 +782,8 @@ def calibrate_retention(
         raise DataValidationError(f"panel: {func} needs at least one row; the panel is empty.")
 
     # ---- periods as consecutive integers --------------------------------------
-    per = panel[period]
-    if isinstance(per.dtype, pd.PeriodDtype):
-        per = per.dt.asfreq(alias)
-    else:
-        per = pd.to_datetime(per).dt.to_period(alias)
-    t = per.array.asi8.astype(np.int64)
-    if "active" in panel.columns:
-        active = panel["active"].fillna(False).to_numpy(bool)
-    else:
-        active = np.zeros(len(panel), bool)
-        for col in ("revenue", "orders"):
-            if col in panel.columns:
-                active |= panel[col].fillna(0).to_numpy(float) > 0
+    per, t = _period_ints(panel, period, alias)
+    active = _active_mask(panel)
     ids = panel[account].astype(str).to_numpy()
     margin = panel["gross_margin"].to_numpy(float)
     t_end = int(t.max())
@@ -1304,14 +1295,10 @@ def breakeven_retention_uplift(
     """
     func = "breakeven_retention_uplift"
     _check_timing(func, timing)
-    if horizon is not None and np.isscalar(horizon) and np.isinf(horizon):
-        horizon = None
-    a, index = _as_arrays(
-        func, programme_cost=programme_cost, n_accounts=n_accounts, margin=margin,
+    a, index = _as_arrays_horizon(
+        func, horizon, programme_cost=programme_cost, n_accounts=n_accounts, margin=margin,
         retention=retention, discount_rate=discount_rate, growth=growth,
-        **({} if horizon is None else {"horizon": horizon}),
     )
-    a.setdefault("horizon", None)
     _check_core(func, a)
     c, n = a["programme_cost"], a["n_accounts"]
     _check_range(func, "programme_cost", c, "finite and >= 0", (c < 0) | np.isinf(c))
@@ -1954,11 +1941,7 @@ def programme_cost_value(annual_cost, discount_rate, *, horizon=None):
     1000.0
     """
     func = "programme_cost_value"
-    if horizon is not None and np.isscalar(horizon) and np.isinf(horizon):
-        horizon = None
-    a, _ = _as_arrays(func, annual_cost=annual_cost, discount_rate=discount_rate,
-                      **({} if horizon is None else {"horizon": horizon}))
-    a.setdefault("horizon", None)
+    a, _ = _as_arrays_horizon(func, horizon, annual_cost=annual_cost, discount_rate=discount_rate)
     c, d = a["annual_cost"], a["discount_rate"]
     _check_range(func, "annual_cost", c, "finite and >= 0", (c < 0) | np.isinf(c))
     _check_core(func, {"discount_rate": d, "horizon": a["horizon"]})
@@ -2548,12 +2531,18 @@ def _active_mask(panel) -> np.ndarray:
     return active
 
 
+def _period_ints(panel, period, alias) -> tuple[pd.Series, np.ndarray]:
+    """The panel's ``period`` column as pandas periods at frequency ``alias`` and as consecutive
+    integers (the periods' ordinals: one apart for consecutive periods)."""
+    per = panel[period]
+    per = per.dt.asfreq(alias) if isinstance(per.dtype, pd.PeriodDtype) else pd.to_datetime(per).dt.to_period(alias)
+    return per, per.array.asi8.astype(np.int64)
+
+
 def _live_accounts(panel, *, account, period, freq, gap) -> pd.Index:
     """Accounts active within the last ``gap`` periods of the panel (not counted as lost)."""
     alias, _ = _FREQS[freq]
-    per = panel[period]
-    per = per.dt.asfreq(alias) if isinstance(per.dtype, pd.PeriodDtype) else pd.to_datetime(per).dt.to_period(alias)
-    t = per.array.asi8.astype(np.int64)
+    _, t = _period_ints(panel, period, alias)
     active = _active_mask(panel)
     last = pd.Series(t[active], index=panel[account].astype(str).to_numpy()[active]).groupby(level=0).max()
     return last.index[(int(t.max()) - last.to_numpy()) < gap]

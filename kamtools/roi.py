@@ -90,6 +90,8 @@ import pandas as pd
 from scipy import stats
 
 from .exceptions import ConvergenceError, DataValidationError, ParameterError
+from .plots import _date_axis
+from .plots import _get_ax as _new_axes
 
 __all__ = [
     "GOODMAN_BACON_WARNING",
@@ -322,24 +324,6 @@ def _html(title: str, table: pd.DataFrame, notes=()) -> str:
     body = table.to_html(index=False, float_format=lambda x: f"{x:,.4g}", border=0)
     lines = "".join(f"<p>{html.escape(n)}</p>" for n in notes if n)
     return f"<div><strong>{html.escape(title)}</strong>{body}{lines}</div>"
-
-
-def _date_axis(ax, values) -> None:
-    """Concise date ticks when the x values are dates (as kamtools.plots does)."""
-    if pd.api.types.is_datetime64_any_dtype(pd.Series(values)):
-        import matplotlib.dates as mdates  # lazy: not pyplot
-
-        locator = mdates.AutoDateLocator(minticks=4, maxticks=10)
-        ax.xaxis.set_major_locator(locator)
-        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
-
-
-def _new_axes(ax):
-    if ax is None:
-        import matplotlib.pyplot as plt  # lazy: analytic module, pyplot only when drawing
-
-        _, ax = plt.subplots()
-    return ax
 
 
 # --------------------------------------------------------------------------------------------
@@ -1364,6 +1348,20 @@ class PretrendTest:
         return self.message
 
 
+def _weight_influence(group_of, codes, p, est):
+    """Influence of the estimated weights ``p / sum(p)`` on ``sum_j w_j est_j`` (R's
+    ``did:::wif``), one value per stratum: ``(1[G=g] - p) / sum(p) - sum_g(1[G=g] - p) p / sum(p)^2``.
+
+    ``group_of`` is each stratum's group code, ``codes`` the group code of each weighted item.
+    """
+    ind = (group_of[:, None] == codes[None, :]).astype(float)
+    dev = ind - p[None, :]  # (1[G=g] - pg) per stratum row
+    s = p.sum()
+    if1 = dev / s
+    if2 = dev.sum(axis=1, keepdims=True) * (p / s**2)[None, :]
+    return (if1 - if2) @ est
+
+
 @dataclass(frozen=True, eq=False)
 class StaggeredDidResult:
     """Group-time average treatment effects ATT(g, t) of Callaway & Sant'Anna (2021).
@@ -1421,12 +1419,7 @@ class StaggeredDidResult:
         coh = self._cell_cohort
         att = self.att_gt["att"].to_numpy()
         pg = (st.n_group[:len(self.groups)] / st.n)[coh]
-        s = pg[keep].sum()
-        ind = (st.group_of[:, None] == coh[keep][None, :]).astype(float)
-        dev = ind - pg[keep][None, :]  # (1[G=g] - pg) per stratum row
-        if1 = dev / s
-        if2 = dev.sum(axis=1, keepdims=True) * (pg[keep] / s**2)[None, :]
-        return (if1 - if2) @ att[keep]
+        return _weight_influence(st.group_of, coh[keep], pg[keep], att[keep])
 
     def _dynamic_rows(self):
         """Event-time aggregation rows: labels, estimates, H (K x T) and C (K) per event time."""
@@ -1498,9 +1491,8 @@ class StaggeredDidResult:
                             event_times=tuple(labels[j] for j in pick),
                             estimates=tuple(est[j] for j in pick))
 
-    def _infer(self, est, H, C):
+    def _infer(self, H, C):
         """Standard errors (bootstrap or analytic) and draws for P linear functionals."""
-        est = np.asarray(est, dtype=float)
         if self.n_boot > 0:
             d = self._stats.draws(H, C)
             return _boot_se(d), d
@@ -1532,7 +1524,6 @@ class StaggeredDidResult:
         a = self.alpha if alpha is None else _check_alpha(alpha, func)
         tab = self.att_gt
         att = tab["att"].to_numpy()
-        ev = tab["event_time"].to_numpy()
         post = tab["post"].to_numpy()
         coh = self._cell_cohort
         st = self._stats
@@ -1550,30 +1541,23 @@ class StaggeredDidResult:
             overall_c = w @ self._C[keep] + wif(keep)
             overall_est = float(w @ att[keep])
         elif kind == "group":
-            g_est, g_h, g_c = [], [], []
             for gi in range(n_groups):
                 keep = (coh == gi) & post & np.isfinite(att)
                 if not keep.any():
                     continue
                 w = np.full(keep.sum(), 1.0 / keep.sum())
-                g_est.append(float(w @ att[keep]))
-                g_h.append(np.einsum("p,pkt->kt", w, self._H[keep]))
-                g_c.append(w @ self._C[keep])
+                rows_est.append(float(w @ att[keep]))
+                rows_h.append(np.einsum("p,pkt->kt", w, self._H[keep]))
+                rows_c.append(w @ self._C[keep])
                 labels.append(self.groups[gi])
-                rows_h.append(g_h[-1])
-                rows_c.append(g_c[-1])
-                rows_est.append(g_est[-1])
             present = np.array([self.groups.get_loc(lab) for lab in labels])
             pgg = pg_cohort[present]
             w = pgg / pgg.sum()
             # wif over groups: (1[G=g] - pg) / sum - sum_g(1[G=g] - pg) pg / sum^2
-            ind = (st.group_of[:, None] == present[None, :]).astype(float)
-            dev = ind - pgg[None, :]
-            wif_g = (dev / pgg.sum() - dev.sum(axis=1, keepdims=True)
-                     * (pgg / pgg.sum() ** 2)[None, :]) @ np.array(g_est)
-            overall_h = np.einsum("p,pkt->kt", w, np.array(g_h))
-            overall_c = w @ np.array(g_c) + wif_g
-            overall_est = float(w @ np.array(g_est))
+            wif_g = _weight_influence(st.group_of, present, pgg, np.array(rows_est))
+            overall_h = np.einsum("p,pkt->kt", w, np.array(rows_h))
+            overall_c = w @ np.array(rows_c) + wif_g
+            overall_est = float(w @ np.array(rows_est))
         else:
             labels, e_est, e_h, e_c = self._dynamic_rows()
             rows_h, rows_c, rows_est = e_h, e_c, e_est
@@ -1586,7 +1570,7 @@ class StaggeredDidResult:
         H = np.concatenate([overall_h[None], np.array(rows_h).reshape(-1, *overall_h.shape)])
         C = np.concatenate([overall_c[None], np.array(rows_c).reshape(-1, K)])
         est = np.array([overall_est] + rows_est)
-        se, d = self._infer(est, H, C)
+        se, d = self._infer(H, C)
         z = _crit(a, None)
         table = None
         crit = None
@@ -2281,8 +2265,7 @@ def _impact_staggered(res: StaggeredDidResult, alpha: float, weights=None) -> pd
     Hc = np.cumsum(H, axis=0)
     Cc = np.cumsum(C, axis=0)
     cum = np.cumsum(eff)
-    se, _ = res._infer(np.concatenate([eff, cum]), np.concatenate([H, Hc]),
-                       np.concatenate([C, Cc]))
+    se, _ = res._infer(np.concatenate([H, Hc]), np.concatenate([C, Cc]))
     se = np.nan_to_num(se, nan=0.0)  # periods with no effect yet have exactly 0 variance
     se_e, se_c = se[:T], se[T:]
     z = _crit(alpha, None)
@@ -2777,12 +2760,6 @@ class ClvRoiResult:
                      f"{_pct(self.roi_upper)})", self.summary(), [self.convention])
 
 
-def _clv_inline(margin, retention, discount_rate):
-    # Gupta & Lehmann (2003) m*r/(1+d-r): first margin one period from now. The canonical
-    # implementation is kamtools.retention.retention_clv; this inline copy is the fallback.
-    return margin * retention / (1 + discount_rate - retention)
-
-
 def clv_roi(retention_effect, *, retention_rate: float, margin: float, discount_rate: float,
             n_accounts: int, cost: float, alpha: float | None = None, clv=None,
             currency: str = "€") -> ClvRoiResult:
@@ -2812,8 +2789,7 @@ def clv_roi(retention_effect, *, retention_rate: float, margin: float, discount_
     alpha : float, optional
     clv : callable, optional
         ``clv(margin, retention, discount_rate) -> value``; default: ``retention_clv`` from
-        :mod:`kamtools.retention` when it is importable (the kit's canonical formula), else
-        the inline Gupta-Lehmann formula.
+        :mod:`kamtools.retention` with ``timing="next"`` (the kit's canonical formula).
 
     Returns
     -------
@@ -2858,18 +2834,14 @@ def clv_roi(retention_effect, *, retention_rate: float, margin: float, discount_
             f"The 'retention_effect' parameter of {func} must keep retention within [0, 1) over "
             f"its interval; retention after KAM would be {np.round(r_after, 4).tolist()} "
             f"(point, lower, upper). Got {dr!r} instead.")
-    convention = "m r / (1 + d - r), first margin one period from now (Gupta & Lehmann 2003)"
     if clv is None:
-        try:
-            from .retention import retention_clv as _canonical  # lazy: the kit's canonical CLV
-        except ImportError:  # pragma: no cover - retention is part of the kit
-            clv = _clv_inline
-        else:
-            def clv(m, r, d):
-                return _canonical(m, r, d, timing="next")
+        from .retention import retention_clv as _canonical  # lazy: the kit's canonical CLV
 
-            convention = ("kamtools.retention.retention_clv(timing='next'): m r / (1 + d - r), "
-                          "first margin one period from now (Gupta & Lehmann 2003)")
+        def clv(m, r, d):
+            return _canonical(m, r, d, timing="next")
+
+        convention = ("kamtools.retention.retention_clv(timing='next'): m r / (1 + d - r), "
+                      "first margin one period from now (Gupta & Lehmann 2003)")
     else:
         convention = f"caller-supplied clv ({getattr(clv, '__name__', 'callable')})"
     v0 = float(clv(margin, retention_rate, discount_rate))
@@ -3134,10 +3106,17 @@ def rollout_panel(panel: pd.DataFrame, accounts: pd.DataFrame | None = None, *,
     >>> q.groupby("account_id").size().nunique()  # balanced
     1
     """
-    func = "rollout_panel"
     roles = rollout_accounts(panel, accounts, outcome=outcome, comparison=comparison,
                              rollout_dates=rollout_dates, baseline_periods=baseline_periods,
                              entry_grace=entry_grace)
+    return _rollout_panel(panel, roles, outcome=outcome, baseline_periods=baseline_periods)
+
+
+def _rollout_panel(panel: pd.DataFrame, roles: pd.DataFrame, *, outcome: str,
+                   baseline_periods: int) -> pd.DataFrame:
+    """The body of :func:`rollout_panel` once :func:`rollout_accounts` has given the ``roles``
+    (``rollout_study`` reuses its roles instead of selecting the accounts twice)."""
+    func = "rollout_panel"
     cols = ["revenue"] + (["gross_margin"] if "gross_margin" in panel.columns else [])
     ids, periods, mats, present, act = _panel_matrices(panel, cols, func)
     use = roles["role"].to_numpy() != "excluded"
@@ -3527,9 +3506,7 @@ def rollout_study(panel: pd.DataFrame, accounts: pd.DataFrame | None = None, *,
             raise
         error = exc
     else:
-        rollout = rollout_panel(panel, accounts, outcome=outcome, comparison=comparison,
-                                rollout_dates=rollout_dates, baseline_periods=baseline_periods,
-                                entry_grace=entry_grace)
+        rollout = _rollout_panel(panel, roles, outcome=outcome, baseline_periods=baseline_periods)
         window = _window_table(panel, accounts, freq)
         return RolloutStudy(True, roles, rollout, "", "", window, None, settings)
 

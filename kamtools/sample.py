@@ -864,10 +864,15 @@ def write_world(world: World, out_dir, *, format: str = "csv") -> list[Path]:
     if not isinstance(world, World):
         raise ParameterError(f"The 'world' parameter of write_world must be a World from generate_world. "
                              f"Got {type(world).__name__} instead.")
-    out = Path(out_dir)
+    return _write_tables(world, Path(out_dir), format, world.tables)
+
+
+def _write_tables(world: World, out: Path, format: str, names) -> list[Path]:
+    """Write the named tables of ``world`` and ``truth.json`` to ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     paths: list[Path] = []
-    for name, frame in world.tables.items():
+    for name in names:
+        frame = world.tables[name]
         path = out / f"{name}.{format}"
         table = _for_csv(name, frame)
         if format == "csv":

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .exceptions import ParameterError
-from .sample import generate_world, write_world
+from .sample import _write_tables, generate_world
 
 __all__ = ["write_large_world", "split_lines"]
 
@@ -103,9 +103,9 @@ def write_large_world(out, *, seed: int = 0, n_accounts: int = 50_000, n_months:
     small = world.transactions
     target = lines if lines is not None else int(round(LINES_PER_ACCOUNT_MONTH * n_accounts * n_months))
     factor = max(1.0, target / max(len(small), 1))
-    # the other tables, written as the small world writes them (CSV), with the ledger replaced below
-    paths = [p for p in write_world(world, out, format="csv") if p.name != "transactions.csv"]
-    (out / "transactions.csv").unlink(missing_ok=True)
+    # the other tables, written as the small world writes them (CSV); the ledger is written below
+    paths = _write_tables(world, out, "csv", [name for name in world.tables if name != "transactions"])
+    (out / "transactions.csv").unlink(missing_ok=True)   # a ledger left by an earlier run
     rng = np.random.default_rng(seed + 1)
     ledger_dir = out / "transactions"
     if format == "parquet":

@@ -831,18 +831,15 @@ def _period_step(periods: pd.Series) -> pd.Timedelta:
 
 
 def _retention_clv(margin: np.ndarray, retention: np.ndarray, discount_rate: float) -> tuple[np.ndarray, str]:
-    """m·r/(1+d−r) from kamtools.retention when it exists, else inline (same convention)."""
+    """m·r/(1+d−r) from kamtools.retention, else inline when it refuses the values (same convention)."""
+    from .retention import retention_clv  # noqa: PLC0415 (lazy: another module of the kit)
+
     try:
-        from .retention import retention_clv  # noqa: PLC0415 (lazy: another module of the kit)
-    except ImportError:
-        retention_clv = None
-    if retention_clv is not None:
-        try:
-            value = np.asarray(retention_clv(margin, retention, discount_rate, timing="next"), dtype=float)
-            if value.shape == margin.shape:
-                return value, "kamtools.retention.retention_clv"
-        except Exception:  # noqa: BLE001 (fall back to the closed form below, recorded in attrs)
-            pass
+        value = np.asarray(retention_clv(margin, retention, discount_rate, timing="next"), dtype=float)
+        if value.shape == margin.shape:
+            return value, "kamtools.retention.retention_clv"
+    except Exception:  # noqa: BLE001 (fall back to the closed form below, recorded in attrs)
+        pass
     # Inline fallback, Gupta & Lehmann (2003): first margin one period from now, constant retention.
     return margin * retention / (1.0 + discount_rate - retention), "inline m*r/(1+d-r)"
 

@@ -283,7 +283,7 @@ def test_overrides_alone_make_a_config(tmp_path, monkeypatch):
 def test_paths_are_relative_to_the_config_file(tmp_path, monkeypatch):
     text = ("client: X\noutput: ../reports\ndata:\n  transactions: ../data/ledger.csv\n"
             f"  accounts: {{path: {tmp_path / 'abs' / 'crm.csv'}}}\n")
-    path = _write(tmp_path / "configs" / "client.yaml", text)
+    _write(tmp_path / "configs" / "client.yaml", text)
     elsewhere = tmp_path / "somewhere" / "else"
     elsewhere.mkdir(parents=True)
     monkeypatch.chdir(elsewhere)

@@ -7,7 +7,6 @@ them are in ../shared/reference-data/did and the tests that need them skip when 
 from __future__ import annotations
 
 import math
-import warnings
 from pathlib import Path
 
 import matplotlib
